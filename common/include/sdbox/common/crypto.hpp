@@ -1,0 +1,78 @@
+#pragma once
+
+#include "sdbox/common/bytes.hpp"
+#include "sdbox/common/result.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+/// Thin, value-returning wrappers over the OpenSSL 3 calls the project needs.
+namespace sdbox::crypto {
+
+struct PKeyDeleter {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+struct X509Deleter {
+  void operator()(X509* cert) const { X509_free(cert); }
+};
+using PKey = std::unique_ptr<EVP_PKEY, PKeyDeleter>;
+using Certificate = std::unique_ptr<X509, X509Deleter>;
+
+Bytes random_bytes(std::size_t count);
+Bytes sha256(ByteView data);
+
+/// PBKDF2-HMAC-SHA256, for storing PINs and PUKs as salted hashes.
+Bytes pbkdf2_sha256(ByteView secret, ByteView salt, unsigned iterations, std::size_t length = 32);
+
+Result<PKey> generate_ec_p256();
+/// Uncompressed SEC1 point (04 || X || Y) of an EC key.
+Result<Bytes> ec_public_point(const EVP_PKEY& key);
+/// A P-256 public key from an uncompressed point.
+Result<PKey> ec_public_key_from_point(ByteView point);
+
+/// PKCS#8 DER of a private key, and back (for the card emulator's own storage only).
+Result<Bytes> private_key_to_der(const EVP_PKEY& key);
+Result<PKey> private_key_from_der(ByteView der);
+Result<PKey> private_key_from_pem_file(const std::filesystem::path& path);
+Status write_private_key_pem(const EVP_PKEY& key, const std::filesystem::path& path);
+
+/// ECDSA over an already computed digest; DER-encoded signature (what PIV cards return).
+Result<Bytes> ecdsa_sign_digest(const EVP_PKEY& key, ByteView digest);
+/// True when `signature` (DER) is valid for `digest`.
+Result<bool> ecdsa_verify_digest(const EVP_PKEY& public_key, ByteView digest, ByteView signature);
+
+Result<Certificate> certificate_from_der(ByteView der);
+Result<Bytes> certificate_to_der(const X509& certificate);
+Result<Certificate> certificate_from_pem_file(const std::filesystem::path& path);
+Status write_certificate_pem(const X509& certificate, const std::filesystem::path& path);
+Result<PKey> certificate_public_key(const X509& certificate);
+std::string certificate_subject(const X509& certificate);
+
+/// What to put in a certificate issued by `issue_certificate`.
+struct CertificateRequest {
+  std::string common_name;
+  std::string organization = "SD-Box";
+  std::chrono::hours validity = std::chrono::hours(24 * 365);
+  bool is_ca = false;
+  bool client_auth = false;
+  bool server_auth = false;
+};
+
+/// Issues a certificate for `subject_key` (public part used) signed by `issuer_key`; when
+/// `issuer` is null the certificate is self-signed (issuer name = subject name).
+Result<Certificate> issue_certificate(const CertificateRequest& request, const EVP_PKEY& subject_key,
+                                      const EVP_PKEY& issuer_key, const X509* issuer);
+
+/// One-block ECB encryption/decryption with a card management key (3DES or AES).
+Result<Bytes> block_encrypt(std::uint8_t piv_algorithm, ByteView key, ByteView block);
+Result<Bytes> block_decrypt(std::uint8_t piv_algorithm, ByteView key, ByteView block);
+
+/// The last OpenSSL error as text (and clears the queue).
+std::string last_openssl_error();
+
+}  // namespace sdbox::crypto
