@@ -1,0 +1,147 @@
+// sdbox-firmware: the box agent. For now its card commands, for people to try by hand.
+#include "sdbox/common/terminal.hpp"
+#include "card/pcsc_card_reader.hpp"
+#include "card/piv_client.hpp"
+
+#include "sdbox/common/crypto.hpp"
+#include "sdbox/common/log.hpp"
+#include "sdbox/common/piv.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
+#include <openssl/x509.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+namespace {
+
+using namespace sdbox;
+using firmware::PinCheck;
+
+int fail(const Error& error) {
+  std::cerr << "error: " << error.describe() << "\n";
+  return 1;
+}
+
+std::string not_after(const X509& certificate) {
+  const ASN1_TIME* time = X509_get0_notAfter(&certificate);
+  tm parsed{};
+  if (ASN1_TIME_to_tm(time, &parsed) != 1) return "?";
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d", &parsed);
+  return text;
+}
+
+int card_status(firmware::PcscCardReader& reader) {
+  auto channel = reader.connect();
+  if (!channel) return fail(channel.error());
+  firmware::PivClient card(**channel);
+  if (auto selected = card.select(); !selected) return fail(selected.error());
+  std::cout << "PIV application: present\n";
+  if (auto serial = card.serial()) std::cout << "serial: " << to_hex(*serial) << "\n";
+  auto der = card.read_certificate(piv::key::kAuthentication);
+  if (!der) {
+    std::cout << "slot 9A (PIV authentication): no certificate (" << der.error().message << ")\n";
+  } else if (auto certificate = crypto::certificate_from_der(*der)) {
+    std::cout << "slot 9A (PIV authentication): " << crypto::certificate_subject(**certificate) << ", valid until "
+              << not_after(**certificate) << "\n";
+  } else {
+    std::cout << "slot 9A (PIV authentication): unreadable certificate\n";
+  }
+  auto pin = card.pin_status();
+  if (!pin) return fail(pin.error());
+  if (pin->blocked) {
+    std::cout << "PIN: blocked (unblock with the PUK)\n";
+  } else if (pin->verified) {
+    std::cout << "PIN: verified\n";
+  } else {
+    std::cout << "PIN: " << pin->tries_left << " tries left\n";
+  }
+  return 0;
+}
+
+int card_sign(firmware::PcscCardReader& reader, const std::string& message, const std::string& output) {
+  auto channel = reader.connect();
+  if (!channel) return fail(channel.error());
+  firmware::PivClient card(**channel);
+  if (auto selected = card.select(); !selected) return fail(selected.error());
+  auto der = card.read_certificate(piv::key::kAuthentication);
+  if (!der) return fail(der.error());
+  auto certificate = crypto::certificate_from_der(*der);
+  if (!certificate) return fail(certificate.error());
+
+  auto pin = read_secret("PIN: ");
+  if (!pin) return fail(pin.error());
+  auto check = card.verify_pin(*pin);
+  secure_wipe(*pin);
+  if (!check) return fail(check.error());
+  if (check->outcome == PinCheck::Outcome::blocked) {
+    std::cerr << "error: the card is blocked: unblock it with the PUK\n";
+    return 3;
+  }
+  if (check->outcome == PinCheck::Outcome::wrong) {
+    std::cerr << "error: wrong PIN, " << check->tries_left << " tries left\n";
+    return 2;
+  }
+  const Bytes digest = crypto::sha256(bytes_of(message));
+  auto signature = card.sign_digest(piv::key::kAuthentication, piv::alg::kEccP256, digest);
+  if (!signature) return fail(signature.error());
+  auto public_key = crypto::certificate_public_key(**certificate);
+  if (!public_key) return fail(public_key.error());
+  auto valid = crypto::ecdsa_verify_digest(**public_key, digest, *signature);
+  if (!output.empty()) {
+    std::ofstream out(output, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(signature->data()), static_cast<std::streamsize>(signature->size()));
+  }
+  std::cout << "signer: " << crypto::certificate_subject(**certificate) << "\n";
+  std::cout << "sha256: " << to_hex(digest) << "\n";
+  std::cout << "signature (DER): " << to_hex(*signature) << "\n";
+  std::cout << "verified against the card certificate: " << ((valid && *valid) ? "yes" : "NO") << "\n";
+  return valid && *valid ? 0 : 1;
+}
+
+int card_watch(boost::asio::io_context& io, firmware::PcscCardReader& reader) {
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](auto, int) { io.stop(); });
+  reader.watch([](const firmware::CardEvent& event) {
+    const bool inserted = event.kind == firmware::CardEvent::Kind::inserted;
+    std::cout << (inserted ? "card inserted" : "card removed") << " reader=\"" << event.reader << "\"";
+    if (inserted) std::cout << " atr=" << to_hex(event.atr);
+    std::cout << std::endl;
+  });
+  io.run();
+  reader.stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sdbox-firmware: the SD-Box agent"};
+  app.require_subcommand(1);
+  std::string reader_prefix;
+  std::string level;
+  app.add_option("--reader", reader_prefix, "use the first reader whose name starts with this");
+  app.add_option("--log-level", level, "trace, debug, info, warn, error");
+
+  auto* status = app.add_subcommand("card-status", "show the card in the reader: certificate, PIN tries");
+  auto* sign = app.add_subcommand("card-sign", "sign a message with the card's PIV authentication key");
+  std::string message = "SD-Box card-sign test message";
+  std::string output;
+  sign->add_option("--message", message, "text to sign (its SHA-256 is signed)");
+  sign->add_option("--out", output, "write the DER signature to this file");
+  auto* watch = app.add_subcommand("card-watch", "print card insertions and removals until interrupted");
+  CLI11_PARSE(app, argc, argv);
+
+  log::init("firmware", level);
+  boost::asio::io_context io;
+  auto reader = firmware::PcscCardReader::create({io.get_executor(), reader_prefix, false});
+  if (*status) return card_status(*reader);
+  if (*sign) return card_sign(*reader, message, output);
+  if (*watch) return card_watch(io, *reader);
+  return 1;
+}

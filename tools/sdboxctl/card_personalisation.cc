@@ -1,0 +1,113 @@
+#include "card_personalisation.hpp"
+
+#include "sdbox/common/crypto.hpp"
+#include "sdbox/common/piv.hpp"
+#include "sdbox/common/tlv.hpp"
+
+#include <fmt/format.h>
+
+namespace sdbox::ctl {
+
+namespace {
+
+Status pin_outcome(const Result<firmware::PinCheck>& check, std::string_view what) {
+  if (!check) return check.error();
+  switch (check->outcome) {
+    case firmware::PinCheck::Outcome::accepted: return {};
+    case firmware::PinCheck::Outcome::blocked: return make_error(ErrorCategory::card, fmt::format("{}: blocked", what));
+    case firmware::PinCheck::Outcome::wrong:
+      return make_error(ErrorCategory::card, fmt::format("{}: wrong current code, {} tries left", what, check->tries_left));
+  }
+  return make_error(ErrorCategory::internal, "unknown PIN outcome");
+}
+
+Bytes make_chuid() {
+  Bytes chuid;
+  const Bytes fascn{0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68,
+                    0x58, 0x21, 0x08, 0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB};
+  tlv::append_object(chuid, 0x30, fascn);
+  tlv::append_object(chuid, 0x34, crypto::random_bytes(16));  // card UUID
+  tlv::append_object(chuid, 0x35, bytes_of("20351231"));
+  tlv::append_object(chuid, 0x3E, {});
+  tlv::append_object(chuid, 0xFE, {});
+  return chuid;
+}
+
+}  // namespace
+
+Status create_ca(const CaDirectory& ca, const std::string& name, std::chrono::hours validity) {
+  if (std::filesystem::exists(ca.key()) || std::filesystem::exists(ca.certificate())) {
+    return make_error(ErrorCategory::usage, fmt::format("{} already holds a CA; not overwriting it", ca.directory.string()));
+  }
+  std::error_code error;
+  std::filesystem::create_directories(ca.directory, error);
+  if (error) return make_error(ErrorCategory::io, fmt::format("cannot create {}: {}", ca.directory.string(), error.message()));
+  auto key = crypto::generate_ec_p256();
+  if (!key) return key.error();
+  crypto::CertificateRequest request;
+  request.common_name = name;
+  request.is_ca = true;
+  request.validity = validity;
+  auto certificate = crypto::issue_certificate(request, **key, **key, nullptr);
+  if (!certificate) return certificate.error();
+  if (auto written = crypto::write_private_key_pem(**key, ca.key()); !written) return written;
+  return crypto::write_certificate_pem(**certificate, ca.certificate());
+}
+
+Result<PersonalisedCard> personalise_card(firmware::PivClient& card, const CaDirectory& ca, const CardProfile& profile) {
+  // Check everything that can be checked before the card is touched.
+  if (auto format = firmware::check_pin_format(profile.new_pin); !format) {
+    return make_error(ErrorCategory::usage, "the new PIN " + format.error().message);
+  }
+  if (auto format = firmware::check_pin_format(profile.new_puk, piv::kPukMinLength); !format) {
+    return make_error(ErrorCategory::usage, "the new PUK " + format.error().message);
+  }
+  if (profile.holder_name.empty()) return make_error(ErrorCategory::usage, "the card holder's name is empty");
+  auto ca_certificate = crypto::certificate_from_pem_file(ca.certificate());
+  if (!ca_certificate) return ca_certificate.error();
+  auto ca_key = crypto::private_key_from_pem_file(ca.key());
+  if (!ca_key) return ca_key.error();
+  if (X509_check_private_key(ca_certificate->get(), ca_key->get()) != 1) {
+    return make_error(ErrorCategory::crypto, "the CA key does not belong to the CA certificate");
+  }
+
+  if (auto selected = card.select(); !selected) return selected.error();
+  if (auto authenticated = card.authenticate_management(profile.management_algorithm, profile.management_key);
+      !authenticated) {
+    return authenticated.error();
+  }
+  auto point = card.generate_key(piv::key::kAuthentication, piv::alg::kEccP256);
+  if (!point) return point.error();
+  auto public_key = crypto::ec_public_key_from_point(*point);
+  if (!public_key) return public_key.error();
+
+  crypto::CertificateRequest request;
+  request.common_name = profile.holder_name;
+  request.client_auth = true;
+  request.validity = profile.validity;
+  auto certificate = crypto::issue_certificate(request, **public_key, **ca_key, ca_certificate->get());
+  if (!certificate) return certificate.error();
+  auto der = crypto::certificate_to_der(**certificate);
+  if (!der) return der.error();
+  if (auto written = card.put_certificate(piv::key::kAuthentication, *der); !written) return written.error();
+  if (auto written = card.put_object(piv::object::kChuid, make_chuid()); !written) return written.error();
+
+  if (auto changed = pin_outcome(card.change_pin(profile.current_pin, profile.new_pin), "changing the PIN"); !changed) {
+    return changed.error();
+  }
+  if (auto changed = pin_outcome(card.change_puk(profile.current_puk, profile.new_puk), "changing the PUK"); !changed) {
+    return changed.error();
+  }
+  if (profile.new_management_key) {
+    if (auto set = card.set_management_key(profile.management_algorithm, *profile.new_management_key); !set) {
+      return set.error();
+    }
+  }
+  PersonalisedCard result;
+  result.certificate_der = std::move(*der);
+  result.subject = crypto::certificate_subject(**certificate);
+  if (auto serial = card.serial()) result.serial = std::move(*serial);
+  return result;
+}
+
+}  // namespace sdbox::ctl

@@ -1,0 +1,121 @@
+// sdboxctl: the SD-Box administration tool. For now: card authorities and card personalisation.
+#include "card_personalisation.hpp"
+
+#include "card/pcsc_card_reader.hpp"
+#include "card/piv_client.hpp"
+
+#include "sdbox/common/crypto.hpp"
+#include "sdbox/common/log.hpp"
+#include "sdbox/common/piv.hpp"
+#include "sdbox/common/terminal.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+namespace {
+
+using namespace sdbox;
+
+int fail(const Error& error) {
+  std::cerr << "sdboxctl: " << error.describe() << "\n";
+  return 1;
+}
+
+Result<std::string> secret_option(const std::string& given, std::string_view prompt) {
+  if (!given.empty()) return given;
+  return read_secret(prompt);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sdboxctl: SD-Box administration"};
+  app.require_subcommand(1);
+  std::string level = "warn";
+  app.add_option("--log-level", level, "trace, debug, info, warn, error");
+
+  auto* ca_command = app.add_subcommand("ca", "certificate authorities kept in a directory")->require_subcommand(1);
+  auto* ca_init = ca_command->add_subcommand("init", "create a P-256 CA (ca.crt, ca.key) in a new directory");
+  std::string ca_dir;
+  std::string ca_name = "SD-Box card CA";
+  int ca_days = 3650;
+  ca_init->add_option("--dir", ca_dir, "directory to create the CA in")->required();
+  ca_init->add_option("--name", ca_name, "the CA's common name");
+  ca_init->add_option("--days", ca_days, "validity in days")->check(CLI::Range(1, 36500));
+
+  auto* card_command = app.add_subcommand("card", "smartcards")->require_subcommand(1);
+  auto* card_init = card_command->add_subcommand(
+      "init", "personalise the card in the reader: key on card, certificate from --ca, PIN, PUK, management key");
+  std::string reader_prefix;
+  std::string holder;
+  std::string pin, puk, current_pin = "123456", current_puk = "12345678";
+  std::string management_key_hex(piv::kDefaultManagementKeyHex);
+  std::string new_management_key_hex;
+  int card_days = 365 * 4;
+  bool quiet = false;
+  bool json = false;
+  card_init->add_option("--ca", ca_dir, "CA directory (ca.crt, ca.key) that signs the card certificate")->required();
+  card_init->add_option("--name", holder, "card holder's name (certificate common name)")->required();
+  card_init->add_option("--pin", pin, "new PIN, 6-8 digits (asked without echo when absent)");
+  card_init->add_option("--puk", puk, "new PUK, 6-8 digits (asked without echo when absent)");
+  card_init->add_option("--current-pin", current_pin, "the card's current PIN");
+  card_init->add_option("--current-puk", current_puk, "the card's current PUK");
+  card_init->add_option("--management-key", management_key_hex, "the card's current 3DES management key (hex)");
+  card_init->add_option("--new-management-key", new_management_key_hex, "a new 3DES management key to set (hex)");
+  card_init->add_option("--days", card_days, "certificate validity in days (renewal period)")->check(CLI::Range(1, 3650));
+  card_init->add_option("--reader", reader_prefix, "use the first reader whose name starts with this");
+  card_init->add_flag("--quiet", quiet, "print nothing on success");
+  card_init->add_flag("--json", json, "print the result as JSON");
+  CLI11_PARSE(app, argc, argv);
+  log::init("sdboxctl", level);
+
+  if (*ca_init) {
+    if (auto made = ctl::create_ca({ca_dir}, ca_name, std::chrono::hours(24 * ca_days)); !made) return fail(made.error());
+    std::cout << "CA created in " << ca_dir << "\n";
+    return 0;
+  }
+  if (*card_init) {
+    ctl::CardProfile profile;
+    profile.holder_name = holder;
+    profile.current_pin = current_pin;
+    profile.current_puk = current_puk;
+    profile.validity = std::chrono::hours(24 * card_days);
+    if (!from_hex(management_key_hex, profile.management_key)) {
+      return fail(make_error(ErrorCategory::usage, "--management-key is not hex"));
+    }
+    if (!new_management_key_hex.empty()) {
+      Bytes key;
+      if (!from_hex(new_management_key_hex, key)) return fail(make_error(ErrorCategory::usage, "--new-management-key is not hex"));
+      profile.new_management_key = std::move(key);
+    }
+    auto new_pin = secret_option(pin, "new PIN: ");
+    if (!new_pin) return fail(new_pin.error());
+    auto new_puk = secret_option(puk, "new PUK: ");
+    if (!new_puk) return fail(new_puk.error());
+    profile.new_pin = *new_pin;
+    profile.new_puk = *new_puk;
+
+    boost::asio::io_context unused;
+    auto reader = firmware::PcscCardReader::create({unused.get_executor(), reader_prefix, true});
+    auto channel = reader->connect();
+    if (!channel) return fail(channel.error());
+    firmware::PivClient card(**channel);
+    auto done = ctl::personalise_card(card, {ca_dir}, profile);
+    secure_wipe(profile.new_pin);
+    secure_wipe(profile.new_puk);
+    if (!done) return fail(done.error());
+    if (json) {
+      std::cout << nlohmann::json{{"subject", done->subject}, {"serial", to_hex(done->serial)},
+                                  {"certificate_sha256", to_hex(crypto::sha256(done->certificate_der))}}
+                       .dump()
+                << "\n";
+    } else if (!quiet) {
+      std::cout << "card personalised: " << done->subject << ", serial " << to_hex(done->serial) << "\n";
+    }
+    return 0;
+  }
+  return 1;
+}
