@@ -19,6 +19,7 @@ static_assert(std::is_same_v<SCARDCONTEXT, long>, "SCARDCONTEXT is kept as long 
 namespace {
 
 constexpr const char* kPnpNotification = R"(\\?PnP?\Notification)";
+constexpr DWORD kWatchSliceMs = 500;
 
 Error pcsc_error(std::string_view what, LONG code) {
   return make_error(ErrorCategory::pcsc, fmt::format("{}: {}", what, describe_pcsc(code)), code);
@@ -178,8 +179,11 @@ void PcscCardReader::monitor(EventHandler handler) {
         post(CardEvent::Kind::removed, current_reader, {});
       }
       states[1].szReader = current_reader.c_str();
-      const LONG rc = SCardGetStatusChange(context->get(), INFINITE, states.data(), static_cast<DWORD>(count));
+      // Bounded wait: SCardCancel only interrupts a call already in progress, so a stop that
+      // lands just before this call is noticed at the next timeout.
+      const LONG rc = SCardGetStatusChange(context->get(), kWatchSliceMs, states.data(), static_cast<DWORD>(count));
       if (rc == SCARD_E_CANCELLED || stopping_) break;
+      if (rc == SCARD_E_TIMEOUT) continue;
       if (rc != SCARD_S_SUCCESS) {
         logger->warn("reader watch interrupted {}", log::Fields().add("error", describe_pcsc(rc)));
         restart = true;

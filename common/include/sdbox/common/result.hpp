@@ -57,6 +57,8 @@ class [[nodiscard]] Result {
   T* operator->() { return &checked(); }
   const T* operator->() const { return &const_cast<Result*>(this)->checked(); }
   T& operator*() & { return checked(); }
+  const T& operator*() const& { return const_cast<Result*>(this)->checked(); }
+  T&& operator*() && { return std::move(checked()); }
 
   [[nodiscard]] const Error& error() const {
     if (ok()) throw std::logic_error("Result::error() on a successful result");

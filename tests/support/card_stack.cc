@@ -1,0 +1,36 @@
+#include "card_stack.hpp"
+
+#include <stdexcept>
+
+namespace sdbox::testing {
+
+CardStack& CardStack::instance() {
+  static CardStack stack;
+  return stack;
+}
+
+CardStack::CardStack() {
+  cardlab::PcscdOptions options;
+  options.directory = directory_.path();
+  auto started = cardlab::PrivatePcscd::start(options);
+  if (!started) throw std::runtime_error("private pcscd: " + started.error().describe());
+  pcscd_ = std::move(*started);
+  ::setenv("PCSCLITE_CSOCK_NAME", pcscd_->socket_path().c_str(), 1);
+}
+
+void CardStack::insert(const std::filesystem::path& state) {
+  pull();
+  auto card = cardlab::insert_softcard({SDBOX_SOFTCARD_PROGRAM, state, pcscd_->vpcd_port(),
+                                        directory_.path() / "softcard.log", "info"});
+  if (!card) throw std::runtime_error("softcard: " + card.error().describe());
+  card_.emplace(std::move(*card));
+}
+
+void CardStack::pull() {
+  if (card_) {
+    card_->stop();
+    card_.reset();
+  }
+}
+
+}  // namespace sdbox::testing
