@@ -18,7 +18,6 @@ namespace sdbox::softcard {
 
 namespace {
 
-constexpr unsigned kPinHashIterations = 10000;
 constexpr int kFormatVersion = 1;
 
 Error config_error(const std::filesystem::path& path, std::string_view what) {
@@ -43,13 +42,20 @@ nlohmann::json secret_to_json(const Secret& secret) {
   return {{"salt", to_hex(secret.salt)},
           {"hash", to_hex(secret.hash)},
           {"tries_left", secret.tries_left},
-          {"max_tries", secret.max_tries}};
+          {"max_tries", secret.max_tries},
+          {"iterations", secret.iterations}};
 }
 
 bool secret_from_json(const nlohmann::json& json, Secret& secret) {
-  return json.is_object() && hex_field(json, "salt", secret.salt) && hex_field(json, "hash", secret.hash) &&
-         secret.hash.size() == 32 && int_field(json, "max_tries", 1, 15, secret.max_tries) &&
-         int_field(json, "tries_left", 0, secret.max_tries, secret.tries_left);
+  int iterations = 0;
+  if (!json.is_object() || !hex_field(json, "salt", secret.salt) || !hex_field(json, "hash", secret.hash) ||
+      secret.hash.size() != 32 || !int_field(json, "max_tries", 1, 15, secret.max_tries) ||
+      !int_field(json, "tries_left", 0, secret.max_tries, secret.tries_left) ||
+      !int_field(json, "iterations", 1, 10'000'000, iterations)) {
+    return false;
+  }
+  secret.iterations = static_cast<unsigned>(iterations);
+  return true;
 }
 
 Bytes make_chuid(ByteView guid) {
@@ -86,14 +92,15 @@ Bytes pin_block(std::string_view digits) {
 }
 
 bool Secret::matches(ByteView candidate_block) const {
-  const Bytes candidate = crypto::pbkdf2_sha256(candidate_block, salt, kPinHashIterations);
+  const Bytes candidate = crypto::pbkdf2_sha256(candidate_block, salt, iterations);
   return equal_constant_time(candidate, hash);
 }
 
-Secret Secret::from_block(ByteView block, int max_tries) {
+Secret Secret::from_block(ByteView block, int max_tries, unsigned iterations) {
   Secret secret;
+  secret.iterations = iterations;
   secret.salt = crypto::random_bytes(16);
-  secret.hash = crypto::pbkdf2_sha256(block, secret.salt, kPinHashIterations);
+  secret.hash = crypto::pbkdf2_sha256(block, secret.salt, iterations);
   secret.max_tries = max_tries;
   secret.tries_left = max_tries;
   return secret;
@@ -115,7 +122,11 @@ Result<CardState> StateFile::load() const {
   if (!in) return make_error(ErrorCategory::io, fmt::format("cannot read card state {}", path_.string()), ENOENT);
   std::stringstream text;
   text << in.rdbuf();
-  const auto json = nlohmann::json::parse(text.str(), nullptr, false);
+  return parse(text.str(), path_);
+}
+
+Result<CardState> StateFile::parse(std::string_view text, const std::filesystem::path& path_) {
+  const auto json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object()) return config_error(path_, "not a JSON object");
   int version = 0;
   if (!int_field(json, "version", 1, 1000, version) || version != kFormatVersion) {

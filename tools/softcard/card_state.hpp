@@ -17,10 +17,13 @@ struct Secret {
   Bytes hash;
   int tries_left = 3;
   int max_tries = 3;
+  unsigned iterations = kDefaultIterations;  ///< PBKDF2-HMAC-SHA256 rounds, kept with the hash
+
+  static constexpr unsigned kDefaultIterations = 10000;
 
   [[nodiscard]] bool blocked() const { return tries_left <= 0; }
   [[nodiscard]] bool matches(ByteView candidate_block) const;
-  static Secret from_block(ByteView block, int max_tries);
+  static Secret from_block(ByteView block, int max_tries, unsigned iterations = kDefaultIterations);
 };
 
 struct KeySlot {
@@ -48,8 +51,10 @@ class StateFile {
  public:
   explicit StateFile(std::filesystem::path path) : path_(std::move(path)) {}
 
-  /// Reads the file; a missing file yields nullopt-like error category io with code ENOENT.
+  /// Reads the file; a missing file is an io error with code ENOENT.
   [[nodiscard]] Result<CardState> load() const;
+  /// Parses the JSON text of a state file; `origin` names it in error messages.
+  static Result<CardState> parse(std::string_view text, const std::filesystem::path& origin);
   /// Loads the file, or creates a fresh card there when it does not exist.
   [[nodiscard]] Result<CardState> load_or_create() const;
   [[nodiscard]] Status save(const CardState& state) const;

@@ -398,9 +398,13 @@ PivApplet::Reply PivApplet::sign(const apdu::Command& command, ByteView template
   } else if (command.p2 != piv::key::kCardAuthentication && !pin_verified_) {
     return {sw::kSecurityStatusNotSatisfied};
   }
-  auto key = crypto::private_key_from_der(slot->second.private_key_der);
-  if (!key) return {sw::kUnknown};
-  auto signature = crypto::ecdsa_sign_digest(**key, *challenge);
+  auto cached = decoded_keys_.find(command.p2);
+  if (cached == decoded_keys_.end()) {
+    auto key = crypto::private_key_from_der(slot->second.private_key_der);
+    if (!key) return {sw::kUnknown};
+    cached = decoded_keys_.emplace(command.p2, std::move(*key)).first;
+  }
+  auto signature = crypto::ecdsa_sign_digest(*cached->second, *challenge);
   if (!signature) return {sw::kUnknown};
   if (command.p2 == piv::key::kSignature) pin_always_fresh_ = false;
   return {sw::kOk, tlv::encode(piv::tag::kDynamicAuthentication, tlv::encode(piv::tag::kResponse, *signature))};
@@ -429,6 +433,7 @@ PivApplet::Reply PivApplet::generate_key_pair(const apdu::Command& command) {
   if (!der || !point) return {sw::kUnknown};
   CardState next = state_;
   next.keys[command.p2] = KeySlot{*algorithm, std::move(*der)};
+  decoded_keys_.erase(command.p2);
   return commit(std::move(next),
                 {sw::kOk, tlv::encode(piv::tag::kPublicKeyTemplate, tlv::encode(piv::tag::kEcPoint, *point))});
 }

@@ -4,10 +4,12 @@
 
 #include "sdbox/common/apdu.hpp"
 #include "sdbox/common/bytes.hpp"
+#include "sdbox/common/crypto.hpp"
 #include "sdbox/common/result.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 
 namespace sdbox::softcard {
@@ -75,6 +77,8 @@ class PivApplet {
   Bytes management_nonce_;
   std::optional<apdu::Command> chain_;
   Bytes pending_response_;
+  // Decoded private keys, so a signature does not pay for PKCS#8 decoding; dropped with the key.
+  std::map<std::uint8_t, crypto::PKey> decoded_keys_;
   std::uint16_t pending_sw_ = apdu::sw::kOk;
 };
 
