@@ -87,6 +87,8 @@ struct Malformed {
   const char* hex;
 };
 
+void PrintTo(const Malformed& malformed, std::ostream* out) { *out << malformed.name; }
+
 class TlvMalformed : public ::testing::TestWithParam<Malformed> {};
 
 TEST_P(TlvMalformed, IsRefusedWithATlvError) {

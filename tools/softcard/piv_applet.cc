@@ -16,7 +16,7 @@ constexpr std::uint16_t kMemoryFailure = 0x6581;
 constexpr std::size_t kMaxObjectSize = 8192;
 constexpr std::size_t kMaxChainedData = 16384;
 constexpr std::size_t kMaxTotalObjects = 65536;
-constexpr std::uint8_t kSoftcardVersion[] = {0x05, 0x04, 0x03};  // what GET VERSION reports
+constexpr std::uint8_t kSoftcardVersion[] = {0x00, 0x01, 0x00};  // GET VERSION: the softcard's own version
 
 bool is_asymmetric_slot(std::uint8_t key) {
   return key == piv::key::kAuthentication || key == piv::key::kSignature || key == piv::key::kKeyManagement ||
