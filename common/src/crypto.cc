@@ -88,7 +88,7 @@ Result<Bytes> block_crypt(std::uint8_t piv_algorithm, ByteView key, ByteView blo
       EVP_CipherFinal_ex(ctx.get(), out.data() + written, &final_written) != 1) {
     return openssl_error("cipher");
   }
-  out.resize(static_cast<std::size_t>(written + final_written));
+  out.resize(static_cast<std::size_t>(written) + static_cast<std::size_t>(final_written));
   return out;
 }
 

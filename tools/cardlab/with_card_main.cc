@@ -10,6 +10,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 namespace {
@@ -83,11 +84,16 @@ int main(int argc, char** argv) {
 
     boost::asio::io_context unused;
     auto reader = firmware::PcscCardReader::create({unused.get_executor(), cardlab::kReaderName, false});
-    bool ready = true;
-    if (auto inserted = reader->wait_for_card(true, std::chrono::milliseconds(10000)); !inserted) {
-      std::cerr << "with-card: " << inserted.error().describe() << "; logs in " << directory << "\n";
-      keep = true;
-      ready = false;
+    bool ready = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!ready && card->running() && std::chrono::steady_clock::now() < deadline) {
+      ready = reader->wait_for_card(true, std::chrono::milliseconds(100)).ok();
+    }
+    if (!ready) {
+      std::cerr << "with-card: the card did not come up" << (card->running() ? " in time" : "") << "; softcard said:\n";
+      std::ifstream log(directory / "softcard.log");
+      std::cerr << log.rdbuf();
+      keep = keep || card->running();  // a card that never answered: keep pcscd's log to look at
     }
     if (ready && demo) {
       const auto ca = directory / "ca";
