@@ -5,10 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char** environ;
+
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstdlib>
+#include <map>
+#include <string_view>
 #include <cstring>
 #include <cstdio>
 #include <thread>
@@ -23,33 +27,77 @@ int shell_status(int raw) {
   return 255;
 }
 
-[[noreturn]] void exec_child(const ProcessSpec& spec) {
-  // Only async-signal-safe work would be strictly correct here; the parent is single-purpose
-  // tooling and the calls below are what every launcher does after fork.
-  for (const auto& [name, value] : spec.environment) ::setenv(name.c_str(), value.c_str(), 1);
+/// Everything the child needs, prepared before fork: after fork in a threaded process only
+/// async-signal-safe calls are allowed (no malloc, so no setenv, no std::string).
+struct ChildPlan {
+  std::vector<std::string> environment_storage;
+  std::vector<char*> environment;
+  std::vector<char*> argv;
+  char* listen_pid_digits = nullptr;  // points into the LISTEN_PID= entry, filled in the child
+  std::string output_path;
+};
+
+ChildPlan plan_child(const ProcessSpec& spec) {
+  ChildPlan plan;
+  std::map<std::string, std::string> merged;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const auto equals = text.find('=');
+    if (equals == std::string_view::npos) continue;
+    merged[std::string(text.substr(0, equals))] = std::string(text.substr(equals + 1));
+  }
+  for (const auto& [name, value] : spec.environment) merged[name] = value;
+  merged.erase("LISTEN_FDS");
+  merged.erase("LISTEN_PID");
+  merged.erase("LISTEN_FDNAMES");
+  if (spec.listen_fd) merged["LISTEN_FDS"] = "1";
+  for (const auto& [name, value] : merged) plan.environment_storage.push_back(name + "=" + value);
+  if (spec.listen_fd) plan.environment_storage.emplace_back("LISTEN_PID=" + std::string(20, '\0'));
+  for (auto& entry : plan.environment_storage) plan.environment.push_back(entry.data());
+  plan.environment.push_back(nullptr);
+  if (spec.listen_fd) plan.listen_pid_digits = plan.environment_storage.back().data() + std::strlen("LISTEN_PID=");
+  for (const auto& argument : spec.argv) plan.argv.push_back(const_cast<char*>(argument.c_str()));
+  plan.argv.push_back(nullptr);
+  if (spec.output) plan.output_path = spec.output->string();
+  return plan;
+}
+
+void write_decimal(char* out, long value) {
+  char reversed[24];
+  int count = 0;
+  do {
+    reversed[count++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0);
+  for (int i = 0; i < count; ++i) out[i] = reversed[count - 1 - i];
+  out[count] = '\0';
+}
+
+[[noreturn]] void exec_child(const ProcessSpec& spec, ChildPlan& plan) {
+  sigset_t empty;
+  sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  ::signal(SIGPIPE, SIG_DFL);
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
   if (spec.listen_fd) {
     if (*spec.listen_fd != 3) {
       ::dup2(*spec.listen_fd, 3);
     } else {
       ::fcntl(3, F_SETFD, 0);
     }
-    ::setenv("LISTEN_FDS", "1", 1);
-    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
-    ::unsetenv("LISTEN_FDNAMES");
+    write_decimal(plan.listen_pid_digits, static_cast<long>(::getpid()));
   }
-  if (spec.output) {
-    const int fd = ::open(spec.output->c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (!plan.output_path.empty()) {
+    const int fd = ::open(plan.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd >= 0) {
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);
-      if (fd > STDERR_FILENO) ::close(fd);
     }
   }
-  std::vector<char*> argv;
-  for (const auto& argument : spec.argv) argv.push_back(const_cast<char*>(argument.c_str()));
-  argv.push_back(nullptr);
-  ::execvp(argv[0], argv.data());
-  std::fprintf(stderr, "cannot run %s: %s\n", argv[0], std::strerror(errno));
+  ::execvpe(plan.argv[0], plan.argv.data(), plan.environment.data());
+  static constexpr char kMessage[] = "cannot run the program: exec failed\n";
+  [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
   ::_exit(127);
 }
 
@@ -57,16 +105,10 @@ int shell_status(int raw) {
 
 Result<Process> Process::spawn(const ProcessSpec& spec) {
   if (spec.argv.empty()) return make_error(ErrorCategory::usage, "no program to run");
+  ChildPlan plan = plan_child(spec);
   const pid_t pid = ::fork();
   if (pid < 0) return make_error(ErrorCategory::io, fmt::format("cannot start {}", spec.argv[0]), errno);
-  if (pid == 0) {
-    // Restore default signal handling and an empty mask for the child.
-    sigset_t empty;
-    sigemptyset(&empty);
-    ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    exec_child(spec);
-  }
+  if (pid == 0) exec_child(spec, plan);
   return Process(pid);
 }
 

@@ -1,5 +1,9 @@
 #include "card_stack.hpp"
 
+#include "card/pcsc_card_reader.hpp"
+
+#include <boost/asio/io_context.hpp>
+
 #include <stdexcept>
 
 namespace sdbox::testing {
@@ -27,9 +31,15 @@ void CardStack::insert(const std::filesystem::path& state) {
 }
 
 void CardStack::pull() {
-  if (card_) {
-    card_->stop();
-    card_.reset();
+  if (!card_) return;
+  card_->stop();
+  card_.reset();
+  // vpcd notices a closed socket at its next presence poll (up to 400 ms); until PC/SC reports
+  // the reader empty, the next test would still see this card.
+  boost::asio::io_context unused;
+  auto reader = firmware::PcscCardReader::create({unused.get_executor(), cardlab::kReaderName});
+  if (auto removed = reader->wait_for_card(false, std::chrono::seconds(3)); !removed) {
+    throw std::runtime_error("card still present after pulling it: " + removed.error().describe());
   }
 }
 

@@ -13,8 +13,9 @@ namespace sdbox::testing {
 
 /// The real smartcard stack for one test process: a private pcscd with the vpcd driver, and a
 /// softcard that the test inserts and pulls. PC/SC clients in this process are pointed at the
-/// private pcscd (pcsc-lite reads PCSCLITE_CSOCK_NAME once per process, so one stack per process:
-/// ctest runs every test in its own process).
+/// private pcscd. pcsc-lite reads PCSCLITE_CSOCK_NAME once per process, so the stack is shared by
+/// all tests of a process; `pull` waits until PC/SC reports the reader empty so tests run one
+/// after another in a process as well as one per process (as ctest runs them).
 class CardStack {
  public:
   /// Starts pcscd on first use; later calls return the same stack.
@@ -22,7 +23,7 @@ class CardStack {
 
   /// Starts the softcard with `state` (a fresh card when the file does not exist).
   void insert(const std::filesystem::path& state);
-  /// Stops the softcard: vpcd sees the card removed.
+  /// Stops the softcard and waits until PC/SC reports the reader empty.
   void pull();
   [[nodiscard]] bool inserted() const { return card_.has_value(); }
   [[nodiscard]] std::uint16_t vpcd_port() const { return pcscd_->vpcd_port(); }
