@@ -34,6 +34,16 @@ Result<PinCheck> pin_check_from(std::uint16_t status, std::string_view what) {
 
 Bytes tag_list(std::uint32_t tag) { return tlv::encode(piv::tag::kTagList, tlv::encode_tag(tag)); }
 
+/// The non-empty value of `tag` inside the 7C dynamic authentication template of a response.
+Result<Bytes> dynamic_authentication_item(ByteView response, std::uint32_t tag, std::string_view what) {
+  auto outer = tlv::expect_single(response, piv::tag::kDynamicAuthentication);
+  if (!outer) return make_error(ErrorCategory::card, fmt::format("{}: {}", what, outer.error().message));
+  auto item = tlv::find(*outer, tag);
+  if (!item) return make_error(ErrorCategory::card, fmt::format("{}: {}", what, item.error().message));
+  if (!*item || (*item)->empty()) return make_error(ErrorCategory::card, fmt::format("{}: missing tag {:X}", what, tag));
+  return Bytes((*item)->begin(), (*item)->end());
+}
+
 }  // namespace
 
 Status check_pin_format(std::string_view pin, std::size_t min_digits) {
@@ -156,11 +166,7 @@ Result<Bytes> PivClient::sign_digest(std::uint8_t slot, std::uint8_t algorithm, 
       send({0x00, piv::ins::kGeneralAuthenticate, algorithm, slot, tlv::encode(piv::tag::kDynamicAuthentication, inner), 256});
   if (!response) return response.error();
   if (!response->ok()) return card_error("the card refused to sign", response->sw);
-  auto outer = tlv::expect_single(response->data, piv::tag::kDynamicAuthentication);
-  if (!outer) return make_error(ErrorCategory::card, "signature response: " + outer.error().message);
-  auto signature = tlv::find(*outer, piv::tag::kResponse);
-  if (!signature || !*signature) return make_error(ErrorCategory::card, "signature response without a signature");
-  return Bytes((*signature)->begin(), (*signature)->end());
+  return dynamic_authentication_item(response->data, piv::tag::kResponse, "signature response");
 }
 
 Status PivClient::authenticate_management(std::uint8_t algorithm, ByteView key) {
@@ -173,13 +179,10 @@ Status PivClient::authenticate_management(std::uint8_t algorithm, ByteView key) 
                      tlv::encode(piv::tag::kDynamicAuthentication, tlv::encode(piv::tag::kWitness, {})), 256});
   if (!first) return first.error();
   if (!first->ok()) return card_error("management key authentication", first->sw);
-  auto outer = tlv::expect_single(first->data, piv::tag::kDynamicAuthentication);
-  if (!outer) return make_error(ErrorCategory::card, "witness response: " + outer.error().message);
-  auto witness = tlv::find(*outer, piv::tag::kWitness);
-  if (!witness || !*witness || (*witness)->size() != *block) {
-    return make_error(ErrorCategory::card, "the card sent no usable witness");
-  }
-  auto decrypted = crypto::block_decrypt(algorithm, key, **witness);
+  auto witness = dynamic_authentication_item(first->data, piv::tag::kWitness, "witness response");
+  if (!witness) return witness.error();
+  if (witness->size() != *block) return make_error(ErrorCategory::card, "the card sent a witness of the wrong size");
+  auto decrypted = crypto::block_decrypt(algorithm, key, *witness);
   if (!decrypted) return decrypted.error();
   const Bytes challenge = crypto::random_bytes(*block);
   Bytes inner;
@@ -189,12 +192,11 @@ Status PivClient::authenticate_management(std::uint8_t algorithm, ByteView key) 
                       tlv::encode(piv::tag::kDynamicAuthentication, inner), 256});
   if (!second) return second.error();
   if (!second->ok()) return card_error("management key rejected", second->sw);
-  auto answer_outer = tlv::expect_single(second->data, piv::tag::kDynamicAuthentication);
-  if (!answer_outer) return make_error(ErrorCategory::card, "challenge response: " + answer_outer.error().message);
-  auto answer = tlv::find(*answer_outer, piv::tag::kResponse);
+  auto answer = dynamic_authentication_item(second->data, piv::tag::kResponse, "challenge response");
+  if (!answer) return answer.error();
   auto expected = crypto::block_encrypt(algorithm, key, challenge);
   if (!expected) return expected.error();
-  if (!answer || !*answer || !equal_constant_time(**answer, *expected)) {
+  if (!equal_constant_time(*answer, *expected)) {
     return make_error(ErrorCategory::card, "the card failed to prove it holds the management key");
   }
   return {};

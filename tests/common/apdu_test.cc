@@ -1,5 +1,7 @@
 #include "sdbox/common/apdu.hpp"
 
+#include "test_card.hpp"
+
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -7,11 +9,7 @@
 namespace sdbox::apdu {
 namespace {
 
-Bytes hex(std::string_view text) {
-  Bytes out;
-  EXPECT_TRUE(from_hex(text, out)) << text;
-  return out;
-}
+using testing::hex;
 
 TEST(Apdu, ParsesAllSevenCases) {
   auto case1 = Command::parse(hex("00a40400"));

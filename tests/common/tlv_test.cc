@@ -1,15 +1,13 @@
 #include "sdbox/common/tlv.hpp"
 
+#include "test_card.hpp"
+
 #include <gtest/gtest.h>
 
 namespace sdbox::tlv {
 namespace {
 
-Bytes hex(std::string_view text) {
-  Bytes out;
-  EXPECT_TRUE(from_hex(text, out)) << text;
-  return out;
-}
+using testing::hex;
 
 TEST(Tlv, EncodesShortAndLongFormLengths) {
   EXPECT_EQ(encode_length(0), hex("00"));

@@ -6,6 +6,7 @@
 #include "card_lab.hpp"
 #include "card_personalisation.hpp"
 #include "card_state.hpp"
+#include "local_transport.hpp"
 #include "piv_applet.hpp"
 
 #include "sdbox/common/crypto.hpp"
@@ -53,15 +54,6 @@ Result<Stats> measure(int iterations, Operation&& operation) {
   }
   return summarise(std::move(samples));
 }
-
-class AppletTransport : public apdu::Transport {
- public:
-  explicit AppletTransport(softcard::PivApplet& applet) : applet_(applet) {}
-  Result<Bytes> transmit(ByteView command) override { return applet_.process(command); }
-
- private:
-  softcard::PivApplet& applet_;
-};
 
 struct Figures {
   Stats select, certificate, sign;
@@ -138,7 +130,7 @@ int main(int argc, char** argv) {
     if (!baseline_state) return fail(baseline_state.error());
     softcard::PivApplet applet(std::move(*baseline_state),
                                [&](const softcard::CardState& next) { return baseline_file.save(next); });
-    AppletTransport direct(applet);
+    softcard::LocalTransport direct(applet);
     {
       firmware::PivClient client(direct);
       if (auto done = ctl::personalise_card(client, ca, profile); !done) return fail(done.error());

@@ -21,17 +21,6 @@ Status pin_outcome(const Result<firmware::PinCheck>& check, std::string_view wha
   return make_error(ErrorCategory::internal, "unknown PIN outcome");
 }
 
-Bytes make_chuid() {
-  Bytes chuid;
-  const Bytes fascn{0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68,
-                    0x58, 0x21, 0x08, 0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB};
-  tlv::append_object(chuid, 0x30, fascn);
-  tlv::append_object(chuid, 0x34, crypto::random_bytes(16));  // card UUID
-  tlv::append_object(chuid, 0x35, bytes_of("20351231"));
-  tlv::append_object(chuid, 0x3E, {});
-  tlv::append_object(chuid, 0xFE, {});
-  return chuid;
-}
 
 }  // namespace
 
@@ -90,7 +79,7 @@ Result<PersonalisedCard> personalise_card(firmware::PivClient& card, const CaDir
   auto der = crypto::certificate_to_der(**certificate);
   if (!der) return der.error();
   if (auto written = card.put_certificate(piv::key::kAuthentication, *der); !written) return written.error();
-  if (auto written = card.put_object(piv::object::kChuid, make_chuid()); !written) return written.error();
+  if (auto written = card.put_object(piv::object::kChuid, piv::make_chuid(crypto::random_bytes(16))); !written) return written.error();
 
   if (auto changed = pin_outcome(card.change_pin(profile.current_pin, profile.new_pin), "changing the PIN"); !changed) {
     return changed.error();

@@ -58,19 +58,6 @@ bool secret_from_json(const nlohmann::json& json, Secret& secret) {
   return true;
 }
 
-Bytes make_chuid(ByteView guid) {
-  Bytes chuid;
-  // FASC-N of the test agency code 9999 with a zero credential; SP 800-73-4 allows it for
-  // cards that do not carry a federal credential number.
-  const Bytes fascn{0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68,
-                    0x58, 0x21, 0x08, 0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB};
-  tlv::append_object(chuid, 0x30, fascn);
-  tlv::append_object(chuid, 0x34, guid);
-  tlv::append_object(chuid, 0x35, bytes_of("20351231"));
-  tlv::append_object(chuid, 0x3E, {});
-  tlv::append_object(chuid, 0xFE, {});
-  return chuid;
-}
 
 }  // namespace
 
@@ -113,7 +100,7 @@ CardState CardState::fresh() {
   state.puk = Secret::from_block(pin_block("12345678"), 3);
   state.management_algorithm = piv::alg::kTripleDes;
   from_hex(piv::kDefaultManagementKeyHex, state.management_key);
-  state.objects[piv::object::kChuid] = make_chuid(crypto::random_bytes(16));
+  state.objects[piv::object::kChuid] = piv::make_chuid(crypto::random_bytes(16));
   return state;
 }
 

@@ -1,9 +1,9 @@
 // Through the real stack: private pcscd + vsmartcard vpcd + the softcard process.
 #include "card/pcsc_card_reader.hpp"
 #include "card/piv_client.hpp"
-#include "card_personalisation.hpp"
 #include "card_stack.hpp"
 #include "temp_dir.hpp"
+#include "test_card.hpp"
 
 #include "sdbox/common/crypto.hpp"
 #include "sdbox/common/piv.hpp"
@@ -39,21 +39,24 @@ class PcscCardTest : public ::testing::Test {
     ASSERT_TRUE(reader()->wait_for_card(true, std::chrono::seconds(5)).ok());
   }
 
+  /// A connection to the inserted card with the PIV application selected.
+  struct Connected {
+    std::unique_ptr<CardChannel> channel;
+    std::unique_ptr<PivClient> card;
+  };
+  Connected connect_selected() {
+    auto channel = reader()->connect();
+    EXPECT_TRUE(channel) << channel.error().describe();
+    if (!channel) return {};
+    auto card = std::make_unique<PivClient>(**channel);
+    EXPECT_TRUE(card->select().ok());
+    return {std::move(*channel), std::move(card)};
+  }
+
   /// Personalises the inserted card through PC/SC, as `sdboxctl card init` does.
   Bytes personalise() {
-    auto channel = reader()->connect();
-    EXPECT_TRUE(channel);
-    PivClient card(**channel);
-    const ctl::CaDirectory ca{dir_ / "ca"};
-    EXPECT_TRUE(ctl::create_ca(ca, "Test CA", std::chrono::hours(24)).ok());
-    ctl::CardProfile profile;
-    profile.holder_name = "PC/SC Researcher";
-    profile.new_pin = "123456";
-    profile.new_puk = "12345678";
-    from_hex(piv::kDefaultManagementKeyHex, profile.management_key);
-    auto done = ctl::personalise_card(card, ca, profile);
-    EXPECT_TRUE(done) << done.error().describe();
-    return done ? done->certificate_der : Bytes{};
+    auto connected = connect_selected();
+    return connected.card ? testing::personalise_test_card(*connected.card, dir_ / "ca", {"PC/SC Researcher"}) : Bytes{};
   }
 
   /// Runs the io_context until `predicate` holds or the deadline passes.
@@ -117,10 +120,9 @@ TEST_F(PcscCardTest, ACardAlreadyPresentIsReportedWhenWatchingStarts) {
 
 TEST_F(PcscCardTest, ThreeWrongPinsBlockTheCardAndThePukUnblocksItThroughPcsc) {
   insert_and_wait();
-  auto channel = reader()->connect();
-  ASSERT_TRUE(channel) << channel.error().describe();
-  PivClient card(**channel);
-  ASSERT_TRUE(card.select());
+  auto connected = connect_selected();
+  ASSERT_TRUE(connected.card);
+  PivClient& card = *connected.card;
   EXPECT_EQ(card.verify_pin("999999")->tries_left, 2);
   EXPECT_EQ(card.verify_pin("999999")->tries_left, 1);
   EXPECT_EQ(card.verify_pin("999999")->outcome, PinCheck::Outcome::blocked);
@@ -135,10 +137,9 @@ TEST_F(PcscCardTest, ThreeWrongPinsBlockTheCardAndThePukUnblocksItThroughPcsc) {
 TEST_F(PcscCardTest, ACardSignatureVerifiesWithOpenSslAgainstItsCertificate) {
   insert_and_wait();
   const Bytes issued = personalise();
-  auto channel = reader()->connect();
-  ASSERT_TRUE(channel);
-  PivClient card(**channel);
-  ASSERT_TRUE(card.select());
+  auto connected = connect_selected();
+  ASSERT_TRUE(connected.card);
+  PivClient& card = *connected.card;
   auto der = card.read_certificate(piv::key::kAuthentication);
   ASSERT_TRUE(der) << der.error().describe();
   EXPECT_EQ(*der, issued);
@@ -168,10 +169,9 @@ TEST_F(PcscCardTest, ACardSignatureVerifiesWithOpenSslAgainstItsCertificate) {
 TEST_F(PcscCardTest, GeneralAuthenticateBeforeThePinIsRefusedThroughPcsc) {
   insert_and_wait();
   personalise();
-  auto channel = reader()->connect();  // the previous connection reset the card on disconnect
-  ASSERT_TRUE(channel);
-  PivClient card(**channel);
-  ASSERT_TRUE(card.select());
+  auto connected = connect_selected();
+  ASSERT_TRUE(connected.card);
+  PivClient& card = *connected.card;
   auto refused = card.sign_digest(piv::key::kAuthentication, piv::alg::kEccP256, crypto::sha256(bytes_of("x")));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().category, ErrorCategory::card);
@@ -181,16 +181,14 @@ TEST_F(PcscCardTest, GeneralAuthenticateBeforeThePinIsRefusedThroughPcsc) {
 TEST_F(PcscCardTest, PinVerificationDoesNotOutliveTheConnection) {
   insert_and_wait();
   {
-    auto channel = reader()->connect();
-    ASSERT_TRUE(channel);
-    PivClient card(**channel);
-    ASSERT_TRUE(card.select());
+    auto connected = connect_selected();
+    ASSERT_TRUE(connected.card);
+    PivClient& card = *connected.card;
     ASSERT_EQ(card.verify_pin("123456")->outcome, PinCheck::Outcome::accepted);
   }
-  auto channel = reader()->connect();
-  ASSERT_TRUE(channel);
-  PivClient card(**channel);
-  ASSERT_TRUE(card.select());
+  auto connected = connect_selected();
+  ASSERT_TRUE(connected.card);
+  PivClient& card = *connected.card;
   auto status = card.pin_status();
   ASSERT_TRUE(status);
   EXPECT_FALSE(status->verified) << "the next person at the box must type the PIN again";
@@ -219,19 +217,17 @@ TEST_F(PcscCardTest, MalformedApdusThroughPcscLeaveTheStateFileByteIdentical) {
 TEST_F(PcscCardTest, APulledCardKeepsItsStateAcrossReinsertion) {
   insert_and_wait();
   {
-    auto channel = reader()->connect();
-    ASSERT_TRUE(channel);
-    PivClient card(**channel);
-    ASSERT_TRUE(card.select());
+    auto connected = connect_selected();
+    ASSERT_TRUE(connected.card);
+    PivClient& card = *connected.card;
     ASSERT_EQ(card.verify_pin("000000")->tries_left, 2);
   }
   stack_.pull();
   ASSERT_TRUE(reader()->wait_for_card(false, std::chrono::seconds(3)).ok());
   insert_and_wait();
-  auto channel = reader()->connect();
-  ASSERT_TRUE(channel);
-  PivClient card(**channel);
-  ASSERT_TRUE(card.select());
+  auto connected = connect_selected();
+  ASSERT_TRUE(connected.card);
+  PivClient& card = *connected.card;
   auto status = card.pin_status();
   ASSERT_TRUE(status);
   EXPECT_EQ(status->tries_left, 2);

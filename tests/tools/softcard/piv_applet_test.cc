@@ -1,9 +1,9 @@
 #include "piv_applet.hpp"
 
-#include "applet_transport.hpp"
+#include "local_transport.hpp"
 #include "card/piv_client.hpp"
-#include "card_personalisation.hpp"
 #include "temp_dir.hpp"
+#include "test_card.hpp"
 
 #include "sdbox/common/crypto.hpp"
 #include "sdbox/common/piv.hpp"
@@ -21,14 +21,9 @@ namespace sdbox::softcard {
 namespace {
 
 using firmware::PinCheck;
-using testing::AppletTransport;
+using testing::default_management_key;
+using testing::hex;
 using testing::TempDir;
-
-Bytes hex(std::string_view text) {
-  Bytes out;
-  EXPECT_TRUE(from_hex(text, out)) << text;
-  return out;
-}
 
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -43,7 +38,7 @@ class PivAppletTest : public ::testing::Test {
     auto state = file_.load_or_create();
     ASSERT_TRUE(state) << state.error().describe();
     applet_ = std::make_unique<PivApplet>(std::move(*state), [this](const CardState& next) { return file_.save(next); });
-    transport_ = std::make_unique<AppletTransport>(*applet_);
+    transport_ = std::make_unique<LocalTransport>(*applet_);
     client_ = std::make_unique<firmware::PivClient>(*transport_);
   }
 
@@ -55,29 +50,15 @@ class PivAppletTest : public ::testing::Test {
 
   /// What an enrolment station does: key on card, certificate from a fresh CA, PIN, PUK.
   Bytes personalise() {
-    const ctl::CaDirectory ca{dir_ / "ca"};
-    EXPECT_TRUE(ctl::create_ca(ca, "Test CA", std::chrono::hours(24)).ok());
-    ctl::CardProfile profile;
-    profile.holder_name = "Test Researcher";
-    profile.new_pin = "24681357";
-    profile.new_puk = "11223344";
-    from_hex(piv::kDefaultManagementKeyHex, profile.management_key);
-    auto card = ctl::personalise_card(*client_, ca, profile);
-    EXPECT_TRUE(card) << card.error().describe();
+    const Bytes certificate = testing::personalise_test_card(*client_, dir_ / "ca", {"Test Researcher", "24681357", "11223344"});
     applet_->reset();
-    return card ? card->certificate_der : Bytes{};
-  }
-
-  Bytes default_management_key() const {
-    Bytes key;
-    from_hex(piv::kDefaultManagementKeyHex, key);
-    return key;
+    return certificate;
   }
 
   TempDir dir_;
   StateFile file_;
   std::unique_ptr<PivApplet> applet_;
-  std::unique_ptr<AppletTransport> transport_;
+  std::unique_ptr<LocalTransport> transport_;
   std::unique_ptr<firmware::PivClient> client_;
 };
 
@@ -328,7 +309,7 @@ TEST_F(PivAppletTest, APulledCardKeepsItsStateIncludingSpentTries) {
 
 TEST_F(PivAppletTest, AFailedSaveChangesNothing) {
   PivApplet failing(applet_->state(), [](const CardState&) { return Status(make_error(ErrorCategory::io, "disk full")); });
-  AppletTransport transport(failing);
+  LocalTransport transport(failing);
   firmware::PivClient client(transport);
   auto check = client.verify_pin("000000");
   ASSERT_FALSE(check);

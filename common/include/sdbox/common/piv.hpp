@@ -1,5 +1,7 @@
 #pragma once
 
+#include "sdbox/common/bytes.hpp"
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -105,6 +107,11 @@ inline constexpr std::string_view kDefaultManagementKeyHex = "010203040506070801
 
 /// The data object tag of the certificate of an asymmetric key slot; nullopt for other keys.
 std::optional<std::uint32_t> certificate_object_for(std::uint8_t key_reference);
+
+/// A Card Holder Unique Identifier for `card_uuid` (16 bytes): the FASC-N of test agency 9999
+/// (allowed for cards without a federal credential number), the UUID, an expiry date, and an
+/// empty issuer signature.
+Bytes make_chuid(ByteView card_uuid);
 
 /// Block size of a management-key algorithm (8 for 3DES, 16 for AES); nullopt if not symmetric.
 std::optional<std::size_t> block_size_of(std::uint8_t algorithm);
