@@ -1,0 +1,23 @@
+#pragma once
+
+#include "sdbox/common/finger_template.hpp"
+
+#include <vector>
+
+/// The comparison the card performs (on-card comparison): a compact-card probe against a
+/// compact-card reference. Lives in common so the card emulator and the benchmarks run the same
+/// code a box relies on.
+namespace sdbox::finger {
+
+struct Comparison {
+  int score = 0;       ///< 0..100
+  int paired = 0;      ///< minutiae paired under the best alignment
+  bool match = false;  ///< score >= kMatchThreshold
+};
+
+/// The product decision threshold on `score`.
+inline constexpr int kMatchThreshold = 20;
+
+Comparison compare(const std::vector<CompactMinutia>& reference, const std::vector<CompactMinutia>& probe);
+
+}  // namespace sdbox::finger
