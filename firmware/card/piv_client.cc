@@ -101,8 +101,8 @@ Result<Bytes> PivClient::read_certificate(std::uint8_t slot) {
   return Bytes((*certificate)->begin(), (*certificate)->end());
 }
 
-Result<PinStatus> PivClient::pin_status() {
-  auto response = send({0x00, piv::ins::kVerify, 0x00, piv::key::kPin, {}, std::nullopt});
+Result<PinStatus> PivClient::reference_status(std::uint8_t reference, std::string_view what) {
+  auto response = send({0x00, piv::ins::kVerify, 0x00, reference, {}, std::nullopt});
   if (!response) return response.error();
   if (response->ok()) return PinStatus{true, false, -1};
   if (response->sw == apdu::sw::kAuthenticationBlocked) return PinStatus{false, true, 0};
@@ -110,7 +110,41 @@ Result<PinStatus> PivClient::pin_status() {
     const int tries = response->sw & 0x0F;
     return PinStatus{false, tries == 0, tries};
   }
-  return card_error("reading the PIN status", response->sw);
+  return card_error(what, response->sw);
+}
+
+Result<PinStatus> PivClient::pin_status() { return reference_status(piv::key::kPin, "reading the PIN status"); }
+
+Result<PinStatus> PivClient::finger_status(std::uint8_t reference) {
+  return reference_status(reference, "reading the finger status");
+}
+
+Result<std::vector<finger::CardTemplateRules>> PivClient::finger_references() {
+  auto response = send({0x00, piv::ins::kGetData, 0x3F, 0xFF, tag_list(piv::object::kBitGroupTemplate), 256});
+  if (!response) return response.error();
+  if (response->sw == apdu::sw::kFileNotFound) return std::vector<finger::CardTemplateRules>{};
+  if (!response->ok()) return card_error("reading the biometric information templates", response->sw);
+  auto rules = finger::parse_bit_group(response->data);
+  if (!rules) return make_error(ErrorCategory::card, "biometric information templates: " + rules.error().message);
+  return rules;
+}
+
+Result<PinCheck> PivClient::verify_finger(std::uint8_t reference, const std::vector<finger::CompactMinutia>& probe) {
+  Bytes data = tlv::encode(piv::tag::kBiometricData, tlv::encode(piv::tag::kFingerMinutiae, finger::encode_compact(probe)));
+  auto response = send({0x00, piv::ins::kVerify, 0x00, reference, data, std::nullopt});
+  secure_wipe(data);
+  if (!response) return response.error();
+  return pin_check_from(response->sw, "verifying the finger");
+}
+
+Status PivClient::write_finger_reference(std::uint8_t reference, std::uint8_t finger_position,
+                                         const std::vector<finger::CompactMinutia>& minutiae) {
+  Bytes data = tlv::encode(piv::tag::kFingerPosition, Bytes{finger_position});
+  append(data, tlv::encode(piv::tag::kBiometricData, tlv::encode(piv::tag::kFingerMinutiae, finger::encode_compact(minutiae))));
+  auto status = expect_ok({0x00, piv::ins::kChangeReferenceData, 0x01, reference, data, std::nullopt},
+                          "writing the finger reference");
+  secure_wipe(data);
+  return status;
 }
 
 Result<PinCheck> PivClient::verify_pin(std::string_view pin) {

@@ -2,10 +2,12 @@
 
 #include "sdbox/common/apdu.hpp"
 #include "sdbox/common/bytes.hpp"
+#include "sdbox/common/finger_template.hpp"
 #include "sdbox/common/result.hpp"
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 namespace sdbox::firmware {
 
@@ -44,6 +46,12 @@ class PivClient {
   Result<PinCheck> change_pin(std::string_view current, std::string_view replacement);
   Result<PinCheck> change_puk(std::string_view current, std::string_view replacement);
   Result<PinCheck> unblock_pin(std::string_view puk, std::string_view new_pin);
+  /// What the card expects of finger templates, one entry per enrolled finger (BIT group 7F61).
+  Result<std::vector<finger::CardTemplateRules>> finger_references();
+  /// On-card comparison: VERIFY of reference 96 or 97 with a compact-card template.
+  Result<PinCheck> verify_finger(std::uint8_t reference, const std::vector<finger::CompactMinutia>& probe);
+  Result<PinStatus> finger_status(std::uint8_t reference);
+
   /// ECDSA with the key in `slot` over `digest` (32 bytes for P-256); DER signature.
   Result<Bytes> sign_digest(std::uint8_t slot, std::uint8_t algorithm, ByteView digest);
 
@@ -54,11 +62,15 @@ class PivClient {
   Status put_object(std::uint32_t tag, ByteView content);
   Status put_certificate(std::uint8_t slot, ByteView certificate_der);
   Status set_management_key(std::uint8_t algorithm, ByteView key);
+  /// Writes a finger reference (CHANGE REFERENCE DATA, P1 = 01) for reference 96 or 97.
+  Status write_finger_reference(std::uint8_t reference, std::uint8_t finger_position,
+                                const std::vector<finger::CompactMinutia>& minutiae);
   Result<Bytes> serial();
 
  private:
   Result<apdu::Response> send(const apdu::Command& command);
   Status expect_ok(const apdu::Command& command, std::string_view what);
+  Result<PinStatus> reference_status(std::uint8_t reference, std::string_view what);
   Result<PinCheck> reference_data_command(std::uint8_t ins, std::uint8_t key, std::string_view first,
                                           std::string_view second, std::size_t first_min);
 

@@ -1,5 +1,7 @@
 #include "sdbox/common/finger_match.hpp"
 
+#include "synthetic_minutiae.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,46 +11,9 @@
 namespace sdbox::finger {
 namespace {
 
-/// A random finger: minutiae at least 1 mm apart over a 14 x 18 mm area.
-std::vector<Minutia> random_finger(std::mt19937& random, int count = 40) {
-  std::uniform_real_distribution<double> x(3.0, 17.0), y(3.0, 21.0), angle(0, 2 * std::numbers::pi);
-  std::vector<Minutia> minutiae;
-  while (static_cast<int>(minutiae.size()) < count) {
-    Minutia candidate{x(random), y(random), angle(random), random() % 2 ? MinutiaType::ending : MinutiaType::bifurcation,
-                      0.5 + 0.5 * std::uniform_real_distribution<double>(0, 1)(random)};
-    bool spaced = true;
-    for (const auto& m : minutiae) spaced = spaced && std::hypot(m.x_mm - candidate.x_mm, m.y_mm - candidate.y_mm) > 1.0;
-    if (spaced) minutiae.push_back(candidate);
-  }
-  return minutiae;
-}
-
-/// Another impression of the same finger: rotated, shifted, with position and angle noise, some
-/// minutiae lost and some spurious ones found.
-std::vector<Minutia> impression(const std::vector<Minutia>& finger, std::mt19937& random) {
-  std::uniform_real_distribution<double> rotation(-0.35, 0.35), shift(-2.0, 2.0), unit(0, 1);
-  std::normal_distribution<double> position_noise(0, 0.2), angle_noise(0, 0.08);
-  const double r = rotation(random), dx = shift(random), dy = shift(random);
-  const double cx = 10, cy = 12;
-  std::vector<Minutia> out;
-  for (const auto& m : finger) {
-    if (unit(random) < 0.2) continue;  // missed
-    const double x = m.x_mm - cx, y = m.y_mm - cy;
-    out.push_back({cx + dx + std::cos(r) * x - std::sin(r) * y + position_noise(random),
-                   cy + dy + std::sin(r) * x + std::cos(r) * y + position_noise(random),
-                   m.angle_rad + r + angle_noise(random), m.type, m.quality});
-  }
-  std::uniform_real_distribution<double> px(3.0, 17.0), py(3.0, 21.0), pa(0, 2 * std::numbers::pi);
-  for (int i = 0; i < 5; ++i) out.push_back({px(random), py(random), pa(random), MinutiaType::ending, 0.3});
-  return out;
-}
-
-std::vector<CompactMinutia> card_template(const std::vector<Minutia>& minutiae) {
-  CardTemplateRules rules;
-  auto compact = to_card_template(minutiae, rules);
-  EXPECT_TRUE(compact) << compact.error().describe();
-  return compact ? *compact : std::vector<CompactMinutia>{};
-}
+using testing::card_template;
+using testing::impression;
+using testing::random_finger;
 
 TEST(FingerMatch, ATemplateMatchesItselfFully) {
   std::mt19937 random(7);

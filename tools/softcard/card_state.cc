@@ -161,6 +161,26 @@ Result<CardState> StateFile::parse(std::string_view text, const std::filesystem:
     for (std::uint8_t byte : tag) tag_value = (tag_value << 8) | byte;
     state.objects[tag_value] = std::move(content);
   }
+  // Fingers and their counter arrived with on-card comparison; older state files have none.
+  if (const auto fingers = json.find("fingers"); fingers != json.end()) {
+    if (!fingers->is_object()) return config_error(path_, "bad fingers");
+    for (const auto& [reference_text, finger_json] : fingers->items()) {
+      Bytes reference;
+      FingerReference finger;
+      int position = 0;
+      if (!from_hex(reference_text, reference) || reference.size() != 1 ||
+          (reference[0] != 0x96 && reference[0] != 0x97) || !finger_json.is_object() ||
+          !int_field(finger_json, "position", 0, 255, position) || !hex_field(finger_json, "minutiae", finger.minutiae) ||
+          finger.minutiae.empty() || finger.minutiae.size() % 3 != 0) {
+        return config_error(path_, fmt::format("bad finger reference {}", reference_text));
+      }
+      finger.position = static_cast<std::uint8_t>(position);
+      state.fingers[reference[0]] = std::move(finger);
+    }
+    if (!int_field(json, "finger_tries_left", 0, CardState::kFingerTries, state.finger_tries_left)) {
+      return config_error(path_, "bad finger_tries_left");
+    }
+  }
   return state;
 }
 
@@ -187,6 +207,12 @@ Status StateFile::save(const CardState& state) const {
   }
   json["objects"] = nlohmann::json::object();
   for (const auto& [tag, content] : state.objects) json["objects"][to_hex(tlv::encode_tag(tag))] = to_hex(content);
+  json["fingers"] = nlohmann::json::object();
+  for (const auto& [reference, finger] : state.fingers) {
+    json["fingers"][fmt::format("{:02x}", reference)] = {{"position", finger.position},
+                                                         {"minutiae", to_hex(finger.minutiae)}};
+  }
+  json["finger_tries_left"] = state.finger_tries_left;
   const std::string text = json.dump(2) + "\n";
 
   // Write-then-rename, so a pulled card (or a crash) never leaves half a state behind.

@@ -31,6 +31,13 @@ struct KeySlot {
   Bytes private_key_der;  ///< PKCS#8; never leaves the card through any APDU
 };
 
+/// A fingerprint reference for on-card comparison: which finger, and its compact-card minutiae.
+/// Written under the management key; no APDU reads it back.
+struct FingerReference {
+  std::uint8_t position = 0;
+  Bytes minutiae;  ///< ISO/IEC 19794-2 compact card, 3 bytes per minutia
+};
+
 /// Everything a card remembers across power cycles: its "EEPROM".
 struct CardState {
   Bytes serial;  ///< 4 bytes
@@ -40,6 +47,10 @@ struct CardState {
   Bytes management_key;
   std::map<std::uint8_t, KeySlot> keys;
   std::map<std::uint32_t, Bytes> objects;  ///< value of the 53 wrapper, keyed by object tag
+  std::map<std::uint8_t, FingerReference> fingers;  ///< keyed by reference 96 / 97
+  int finger_tries_left = kFingerTries;            ///< one counter for both references
+
+  static constexpr int kFingerTries = 5;
 
   /// A factory-fresh card: default PIN 123456, PUK 12345678, the default 3DES management key,
   /// a random serial and a CHUID; no keys, no certificates.

@@ -1,6 +1,8 @@
 #include "piv_applet.hpp"
 
 #include "sdbox/common/crypto.hpp"
+#include "sdbox/common/finger_match.hpp"
+#include "sdbox/common/finger_template.hpp"
 #include "sdbox/common/piv.hpp"
 #include "sdbox/common/tlv.hpp"
 
@@ -16,6 +18,13 @@ constexpr std::uint16_t kMemoryFailure = 0x6581;
 constexpr std::size_t kMaxObjectSize = 8192;
 constexpr std::size_t kMaxChainedData = 16384;
 constexpr std::size_t kMaxTotalObjects = 65536;
+// What the card asks of comparison templates (published in its BIT group template).
+constexpr std::uint8_t kMinMinutiae = 12;
+constexpr std::uint8_t kMaxMinutiae = 60;
+constexpr std::uint8_t kMinutiaOrder = finger::order::kAscending | finger::order::kXY;
+
+bool is_finger_reference(std::uint8_t key) { return key == piv::key::kFirstFinger || key == piv::key::kSecondFinger; }
+
 constexpr std::uint8_t kSoftcardVersion[] = {0x00, 0x01, 0x00};  // GET VERSION: the softcard's own version
 
 bool is_asymmetric_slot(std::uint8_t key) {
@@ -94,6 +103,7 @@ PivApplet::PivApplet(CardState state, Persist persist) : state_(std::move(state)
 
 void PivApplet::reset() {
   pin_verified_ = false;
+  finger_verified_ = false;
   pin_always_fresh_ = false;
   management_authenticated_ = false;
   management_step_ = ManagementStep::none;
@@ -198,11 +208,22 @@ Bytes PivApplet::application_property_template() const {
   return tlv::encode(piv::tag::kApplicationPropertyTemplate, inner);
 }
 
+Bytes PivApplet::bit_group() const {
+  std::vector<finger::CardTemplateRules> references;
+  for (const auto& [reference, finger] : state_.fingers) {
+    references.push_back({reference, finger.position, kMinMinutiae, kMaxMinutiae, kMinutiaOrder});
+  }
+  return finger::encode_bit_group(references);
+}
+
 Bytes PivApplet::discovery_object() const {
   Bytes inner;
   tlv::append_object(inner, piv::tag::kAid, piv::kAid);
-  // PIN usage policy: the PIV application PIN satisfies access control; no global PIN.
-  tlv::append_object(inner, piv::tag::kPinUsagePolicy, Bytes{0x40, 0x00});
+  // PIN usage policy: the application PIN, no global PIN; on-card comparison once a finger is
+  // enrolled (then the authentication key needs both, see sign()).
+  const std::uint8_t policy =
+      piv::pin_policy::kApplicationPin | (state_.fingers.empty() ? 0 : piv::pin_policy::kOnCardComparison);
+  tlv::append_object(inner, piv::tag::kPinUsagePolicy, Bytes{policy, 0x00});
   return tlv::encode(piv::object::kDiscovery, inner);
 }
 
@@ -226,6 +247,7 @@ PivApplet::Reply PivApplet::get_data(const apdu::Command& command) {
   const auto tag = single_tag(*tag_list);
   if (!tag) return {sw::kWrongData};
   if (*tag == piv::object::kDiscovery) return {sw::kOk, discovery_object()};
+  if (*tag == piv::object::kBitGroupTemplate) return {sw::kOk, bit_group()};
   const auto found = state_.objects.find(*tag);
   if (found == state_.objects.end()) return {sw::kFileNotFound};
   return {sw::kOk, tlv::encode(piv::tag::kData, found->second)};
@@ -251,13 +273,18 @@ PivApplet::Reply PivApplet::commit(CardState next, Reply on_success) {
 
 PivApplet::Reply PivApplet::verify(const apdu::Command& command) {
   if (command.p1 == 0xFF) {  // reset the security status of the key reference
-    if (command.p2 != piv::key::kPin) return {sw::kReferenceNotFound};
     if (!command.data.empty()) return {sw::kWrongLength};
+    if (is_finger_reference(command.p2)) {
+      finger_verified_ = false;
+      return {};
+    }
+    if (command.p2 != piv::key::kPin) return {sw::kReferenceNotFound};
     pin_verified_ = false;
     pin_always_fresh_ = false;
     return {};
   }
   if (command.p1 != 0x00) return {sw::kIncorrectP1P2};
+  if (is_finger_reference(command.p2)) return verify_finger(command);
   if (command.p2 != piv::key::kPin) return {sw::kReferenceNotFound};
   if (command.data.empty()) {  // status query
     if (state_.pin.blocked()) return {sw::kAuthenticationBlocked};
@@ -273,7 +300,65 @@ PivApplet::Reply PivApplet::verify(const apdu::Command& command) {
   return reply;
 }
 
+PivApplet::Reply PivApplet::verify_finger(const apdu::Command& command) {
+  const auto reference = state_.fingers.find(command.p2);
+  if (reference == state_.fingers.end()) return {sw::kReferenceNotFound};
+  if (command.data.empty()) {  // status query
+    if (state_.finger_tries_left <= 0) return {sw::kAuthenticationBlocked};
+    if (finger_verified_) return {};
+    return {tries_status(state_.finger_tries_left)};
+  }
+  if (state_.finger_tries_left <= 0) return {sw::kAuthenticationBlocked};
+  // Malformed probes cost no try: only a comparison does.
+  auto biometric = tlv::expect_single(command.data, piv::tag::kBiometricData);
+  if (!biometric) return {sw::kWrongData};
+  auto items = tlv::parse_all(*biometric);
+  if (!items || items->size() != 1 || (*items)[0].tag != piv::tag::kFingerMinutiae) return {sw::kWrongData};
+  auto probe = finger::decode_compact((*items)[0].value);
+  if (!probe || probe->size() < kMinMinutiae || probe->size() > kMaxMinutiae) return {sw::kWrongData};
+  auto stored = finger::decode_compact(reference->second.minutiae);
+  if (!stored) return {sw::kUnknown};
+
+  // The spent try is saved before comparing, as for the PIN.
+  CardState next = state_;
+  next.finger_tries_left -= 1;
+  if (auto saved = persist_(next); !saved) return {kMemoryFailure};
+  state_ = next;
+  if (!finger::compare(*stored, *probe).match) {
+    finger_verified_ = false;
+    return {tries_status(state_.finger_tries_left)};
+  }
+  next.finger_tries_left = CardState::kFingerTries;
+  Reply reply = commit(std::move(next));
+  finger_verified_ = reply.sw == sw::kOk;
+  return reply;
+}
+
+PivApplet::Reply PivApplet::write_finger_reference(const apdu::Command& command) {
+  auto items = tlv::parse_all(command.data);
+  if (!items || items->size() != 2 || (*items)[0].tag != piv::tag::kFingerPosition || (*items)[0].value.size() != 1 ||
+      (*items)[1].tag != piv::tag::kBiometricData) {
+    return {sw::kWrongData};
+  }
+  auto inner = tlv::parse_all((*items)[1].value);
+  if (!inner || inner->size() != 1 || (*inner)[0].tag != piv::tag::kFingerMinutiae) return {sw::kWrongData};
+  auto minutiae = finger::decode_compact((*inner)[0].value);
+  if (!minutiae || minutiae->size() < kMinMinutiae || minutiae->size() > kMaxMinutiae) return {sw::kWrongData};
+  if (!management_authenticated_) return {sw::kSecurityStatusNotSatisfied};
+  const std::uint8_t position = (*items)[0].value[0];
+  for (const auto& [other, finger] : state_.fingers) {
+    // The same finger twice would make the second reference pointless.
+    if (other != command.p2 && finger.position == position) return {sw::kConditionsNotSatisfied};
+  }
+  CardState next = state_;
+  next.fingers[command.p2] = FingerReference{position, finger::encode_compact(*minutiae)};
+  next.finger_tries_left = CardState::kFingerTries;
+  finger_verified_ = false;
+  return commit(std::move(next));
+}
+
 PivApplet::Reply PivApplet::change_reference(const apdu::Command& command) {
+  if (command.p1 == 0x01 && is_finger_reference(command.p2)) return write_finger_reference(command);
   if (command.p1 != 0x00) return {sw::kIncorrectP1P2};
   if (command.p2 != piv::key::kPin && command.p2 != piv::key::kPuk) return {sw::kReferenceNotFound};
   if (command.data.size() != 2 * piv::kPinBlockSize) return {sw::kWrongLength};
@@ -396,6 +481,11 @@ PivApplet::Reply PivApplet::sign(const apdu::Command& command, ByteView template
   if (command.p2 == piv::key::kSignature) {
     if (!pin_always_fresh_) return {sw::kSecurityStatusNotSatisfied};
   } else if (command.p2 != piv::key::kCardAuthentication && !pin_verified_) {
+    return {sw::kSecurityStatusNotSatisfied};
+  }
+  // A card with a finger enrolled wants the holder's finger as well as the PIN for the
+  // authentication key: three factors for the login signature.
+  if (command.p2 == piv::key::kAuthentication && !state_.fingers.empty() && !finger_verified_) {
     return {sw::kSecurityStatusNotSatisfied};
   }
   auto cached = decoded_keys_.find(command.p2);

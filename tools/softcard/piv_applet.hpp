@@ -47,6 +47,8 @@ class PivApplet {
   Reply select(const apdu::Command& command);
   Reply get_data(const apdu::Command& command);
   Reply verify(const apdu::Command& command);
+  Reply verify_finger(const apdu::Command& command);
+  Reply write_finger_reference(const apdu::Command& command);
   Reply change_reference(const apdu::Command& command);
   Reply reset_retry_counter(const apdu::Command& command);
   Reply general_authenticate(const apdu::Command& command);
@@ -62,6 +64,7 @@ class PivApplet {
   /// Saves `next` as the new state; 6581 (memory failure) and no change when saving fails.
   Reply commit(CardState next, Reply on_success = Reply());
   Bytes discovery_object() const;
+  Bytes bit_group() const;
   Bytes application_property_template() const;
 
   Bytes respond(Reply reply, std::size_t ne);
@@ -71,6 +74,7 @@ class PivApplet {
 
   // Volatile: lost at every reset.
   bool pin_verified_ = false;
+  bool finger_verified_ = false;
   bool pin_always_fresh_ = false;  // one signature with the digital signature key (9C)
   bool management_authenticated_ = false;
   ManagementStep management_step_ = ManagementStep::none;

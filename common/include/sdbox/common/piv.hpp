@@ -43,6 +43,9 @@ inline constexpr std::uint8_t kCardManagement = 0x9B;
 inline constexpr std::uint8_t kSignature = 0x9C;
 inline constexpr std::uint8_t kKeyManagement = 0x9D;
 inline constexpr std::uint8_t kCardAuthentication = 0x9E;
+/// On-card biometric comparison references (first and second finger).
+inline constexpr std::uint8_t kFirstFinger = 0x96;
+inline constexpr std::uint8_t kSecondFinger = 0x97;
 }  // namespace key
 
 namespace alg {
@@ -70,6 +73,8 @@ inline constexpr std::uint32_t kSecurityObject = 0x5FC106;
 inline constexpr std::uint32_t kKeyHistory = 0x5FC10C;
 inline constexpr std::uint32_t kFingerprints = 0x5FC103;
 inline constexpr std::uint32_t kFacialImage = 0x5FC108;
+/// Biometric Information Templates Group Template: what on-card comparison expects.
+inline constexpr std::uint32_t kBitGroupTemplate = 0x7F61;
 }  // namespace object
 
 /// TLV tags used inside requests and responses.
@@ -95,7 +100,19 @@ inline constexpr std::uint32_t kControlReference = 0xAC;
 inline constexpr std::uint32_t kPublicKeyTemplate = 0x7F49;
 inline constexpr std::uint32_t kEcPoint = 0x86;
 inline constexpr std::uint32_t kPinUsagePolicy = 0x5F2F;
+/// Biometric data template of an on-card comparison VERIFY, and its minutiae data.
+inline constexpr std::uint32_t kBiometricData = 0x7F2E;
+inline constexpr std::uint32_t kFingerMinutiae = 0x81;
+/// Finger position (ISO/IEC 19794 subtype) when a reference is written.
+inline constexpr std::uint32_t kFingerPosition = 0x82;
 }  // namespace tag
+
+/// PIN usage policy, first byte (SP 800-73-4): which verifications the card offers.
+namespace pin_policy {
+inline constexpr std::uint8_t kApplicationPin = 0x40;
+inline constexpr std::uint8_t kGlobalPin = 0x20;
+inline constexpr std::uint8_t kOnCardComparison = 0x10;
+}  // namespace pin_policy
 
 inline constexpr std::size_t kPinBlockSize = 8;
 inline constexpr std::size_t kPinMinLength = 6;
