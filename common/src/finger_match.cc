@@ -42,8 +42,10 @@ std::vector<Point> to_points(const std::vector<CompactMinutia>& minutiae) {
   std::vector<Point> points;
   points.reserve(minutiae.size());
   for (const auto& m : minutiae) {
+    // ISO angles turn counter-clockwise as seen on the image; with y pointing down that is
+    // clockwise in the x/y frame the rotations below use, hence the sign.
     points.push_back({static_cast<float>(m.x), static_cast<float>(m.y),
-                      static_cast<float>(m.angle) * 2 * kPi / static_cast<float>(kAngleSteps)});
+                      -static_cast<float>(m.angle) * 2 * kPi / static_cast<float>(kAngleSteps)});
   }
   return points;
 }

@@ -34,7 +34,8 @@ std::vector<Minutia> impression(const std::vector<Minutia>& finger, std::mt19937
     const double x = m.x_mm - cx, y = m.y_mm - cy;
     out.push_back({cx + dx + std::cos(r) * x - std::sin(r) * y + position_noise(random),
                    cy + dy + std::sin(r) * x + std::cos(r) * y + position_noise(random),
-                   m.angle_rad + r + angle_noise(random), m.type, m.quality});
+                   // positions turn by r in the y-down frame, which is -r for ISO angles
+                   m.angle_rad - r + angle_noise(random), m.type, m.quality});
   }
   std::uniform_real_distribution<double> px(3.0, 17.0), py(3.0, 21.0), pa(0, 2 * std::numbers::pi);
   for (int i = 0; i < 5; ++i) out.push_back({px(random), py(random), pa(random), MinutiaType::ending, 0.3});

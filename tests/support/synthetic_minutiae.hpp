@@ -11,7 +11,8 @@ namespace sdbox::testing {
 /// for card logic; synthetic images come from tools/fingersynth.)
 std::vector<finger::Minutia> random_finger(std::mt19937& random, int count = 40);
 
-/// Another impression of the same finger: rotated (±20°), shifted (±2 mm), with position and
+/// Another impression of the same finger (angles follow ISO: counter-clockwise as seen on the
+/// image, y pointing down): rotated (±20°), shifted (±2 mm), with position and
 /// angle noise, 20 % of minutiae lost and five spurious ones found.
 std::vector<finger::Minutia> impression(const std::vector<finger::Minutia>& finger, std::mt19937& random);
 

@@ -15,7 +15,7 @@ enum class MinutiaType : std::uint8_t { other = 0, ending = 1, bifurcation = 2 }
 
 /// A minutia in physical units, as the extractor produces it: millimetres from the top-left
 /// corner of the image (y grows downwards), direction in radians counter-clockwise from the
-/// x axis, quality 0..1.
+/// x axis as seen on the image (ISO/IEC 19794-2), quality 0..1.
 struct Minutia {
   double x_mm = 0;
   double y_mm = 0;

@@ -1,0 +1,624 @@
+#include "finger/minutiae_extractor.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <numbers>
+#include <queue>
+
+namespace sdbox::firmware {
+
+namespace {
+
+constexpr float kPi = std::numbers::pi_v<float>;
+
+/// A float image; reads outside are clamped to the edge.
+struct Field {
+  int width = 0;
+  int height = 0;
+  std::vector<float> values;
+
+  Field() = default;
+  Field(int w, int h, float fill = 0) : width(w), height(h), values(static_cast<std::size_t>(w) * h, fill) {}
+  float& at(int x, int y) { return values[static_cast<std::size_t>(y) * width + x]; }
+  [[nodiscard]] float at(int x, int y) const { return values[static_cast<std::size_t>(y) * width + x]; }
+  [[nodiscard]] float clamped(int x, int y) const {
+    return at(std::clamp(x, 0, width - 1), std::clamp(y, 0, height - 1));
+  }
+  [[nodiscard]] float bilinear(float x, float y) const {
+    x = std::clamp(x, 0.0f, static_cast<float>(width - 1));
+    y = std::clamp(y, 0.0f, static_cast<float>(height - 1));
+    const int x0 = static_cast<int>(x), y0 = static_cast<int>(y);
+    const int x1 = std::min(x0 + 1, width - 1), y1 = std::min(y0 + 1, height - 1);
+    const float fx = x - static_cast<float>(x0), fy = y - static_cast<float>(y0);
+    const float top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * fx;
+    const float bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * fx;
+    return top + (bottom - top) * fy;
+  }
+};
+
+struct Mask {
+  int width = 0;
+  int height = 0;
+  std::vector<std::uint8_t> values;
+  Mask(int w, int h, std::uint8_t fill = 0) : width(w), height(h), values(static_cast<std::size_t>(w) * h, fill) {}
+  std::uint8_t& at(int x, int y) { return values[static_cast<std::size_t>(y) * width + x]; }
+  [[nodiscard]] std::uint8_t at(int x, int y) const { return values[static_cast<std::size_t>(y) * width + x]; }
+  [[nodiscard]] bool inside(int x, int y) const { return x >= 0 && y >= 0 && x < width && y < height; }
+};
+
+Field resample(const GrayImage& image, double scale) {
+  const int width = std::max(1, static_cast<int>(std::lround(image.width * scale)));
+  const int height = std::max(1, static_cast<int>(std::lround(image.height * scale)));
+  Field source(image.width, image.height);
+  for (std::size_t i = 0; i < image.pixels.size(); ++i) source.values[i] = image.pixels[i];
+  if (std::abs(scale - 1.0) < 1e-3) return source;
+  Field out(width, height);
+  const float inverse = static_cast<float>(1.0 / scale);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) out.at(x, y) = source.bilinear(static_cast<float>(x) * inverse, static_cast<float>(y) * inverse);
+  }
+  return out;
+}
+
+std::vector<float> gaussian_kernel(double sigma) {
+  const int radius = std::max(1, static_cast<int>(std::ceil(3 * sigma)));
+  std::vector<float> kernel(static_cast<std::size_t>(2 * radius + 1));
+  float sum = 0;
+  for (int i = -radius; i <= radius; ++i) {
+    kernel[static_cast<std::size_t>(i + radius)] = static_cast<float>(std::exp(-i * i / (2 * sigma * sigma)));
+    sum += kernel[static_cast<std::size_t>(i + radius)];
+  }
+  for (auto& k : kernel) k /= sum;
+  return kernel;
+}
+
+Field blur(const Field& in, double sigma) {
+  const auto kernel = gaussian_kernel(sigma);
+  const int radius = static_cast<int>(kernel.size() / 2);
+  Field horizontal(in.width, in.height), out(in.width, in.height);
+  for (int y = 0; y < in.height; ++y) {
+    for (int x = 0; x < in.width; ++x) {
+      float sum = 0;
+      for (int k = -radius; k <= radius; ++k) sum += kernel[static_cast<std::size_t>(k + radius)] * in.clamped(x + k, y);
+      horizontal.at(x, y) = sum;
+    }
+  }
+  for (int y = 0; y < in.height; ++y) {
+    for (int x = 0; x < in.width; ++x) {
+      float sum = 0;
+      for (int k = -radius; k <= radius; ++k) sum += kernel[static_cast<std::size_t>(k + radius)] * horizontal.clamped(x, y + k);
+      out.at(x, y) = sum;
+    }
+  }
+  return out;
+}
+
+/// Local contrast normalisation: zero local mean, unit local deviation.
+Field normalise(const Field& image) {
+  Field squared(image.width, image.height);
+  for (std::size_t i = 0; i < image.values.size(); ++i) squared.values[i] = image.values[i] * image.values[i];
+  const Field mean = blur(image, 8.0);
+  const Field mean_squared = blur(squared, 8.0);
+  Field out(image.width, image.height);
+  for (std::size_t i = 0; i < image.values.size(); ++i) {
+    const float variance = std::max(0.0f, mean_squared.values[i] - mean.values[i] * mean.values[i]);
+    out.values[i] = (image.values[i] - mean.values[i]) / std::sqrt(variance + 25.0f);
+  }
+  return out;
+}
+
+/// Foreground blocks: enough grey-level variation; then cleaned (majority, holes, largest part).
+Mask segment(const Field& image, int block) {
+  const int bw = (image.width + block - 1) / block, bh = (image.height + block - 1) / block;
+  std::vector<float> deviation(static_cast<std::size_t>(bw) * bh);
+  for (int by = 0; by < bh; ++by) {
+    for (int bx = 0; bx < bw; ++bx) {
+      double sum = 0, sum_squared = 0;
+      int count = 0;
+      for (int y = by * block; y < std::min(image.height, (by + 1) * block); ++y) {
+        for (int x = bx * block; x < std::min(image.width, (bx + 1) * block); ++x) {
+          sum += image.at(x, y);
+          sum_squared += image.at(x, y) * image.at(x, y);
+          ++count;
+        }
+      }
+      const double mean = sum / count;
+      deviation[static_cast<std::size_t>(by) * bw + bx] = static_cast<float>(std::sqrt(std::max(0.0, sum_squared / count - mean * mean)));
+    }
+  }
+  std::vector<float> sorted = deviation;
+  std::sort(sorted.begin(), sorted.end());
+  const float high = sorted[sorted.size() * 9 / 10];
+  const float threshold = std::max(6.0f, 0.3f * high);
+  Mask blocks(bw, bh);
+  for (int i = 0; i < bw * bh; ++i) blocks.values[static_cast<std::size_t>(i)] = deviation[static_cast<std::size_t>(i)] > threshold;
+
+  // Majority filter, twice.
+  for (int pass = 0; pass < 2; ++pass) {
+    Mask next = blocks;
+    for (int y = 0; y < bh; ++y) {
+      for (int x = 0; x < bw; ++x) {
+        int votes = 0, total = 0;
+        for (int dy = -1; dy <= 1; ++dy) {
+          for (int dx = -1; dx <= 1; ++dx) {
+            if (!blocks.inside(x + dx, y + dy)) continue;
+            votes += blocks.at(x + dx, y + dy);
+            ++total;
+          }
+        }
+        next.at(x, y) = votes * 2 > total;
+      }
+    }
+    blocks = next;
+  }
+  // Keep the largest connected part, and fill the holes in it.
+  Mask label(bw, bh);
+  int best_label = 0, best_size = 0, current = 0;
+  std::vector<int> labels(static_cast<std::size_t>(bw) * bh, 0);
+  for (int start = 0; start < bw * bh; ++start) {
+    if (!blocks.values[static_cast<std::size_t>(start)] || labels[static_cast<std::size_t>(start)] != 0) continue;
+    ++current;
+    int size = 0;
+    std::queue<int> queue;
+    queue.push(start);
+    labels[static_cast<std::size_t>(start)] = current;
+    while (!queue.empty()) {
+      const int at = queue.front();
+      queue.pop();
+      ++size;
+      const int x = at % bw, y = at / bw;
+      for (auto [dx, dy] : {std::pair{1, 0}, std::pair{-1, 0}, std::pair{0, 1}, std::pair{0, -1}}) {
+        if (!blocks.inside(x + dx, y + dy)) continue;
+        const int next = (y + dy) * bw + x + dx;
+        if (!blocks.values[static_cast<std::size_t>(next)] || labels[static_cast<std::size_t>(next)] != 0) continue;
+        labels[static_cast<std::size_t>(next)] = current;
+        queue.push(next);
+      }
+    }
+    if (size > best_size) {
+      best_size = size;
+      best_label = current;
+    }
+  }
+  Mask outside(bw, bh);  // background reachable from the border
+  std::queue<int> queue;
+  for (int y = 0; y < bh; ++y) {
+    for (int x = 0; x < bw; ++x) {
+      const bool border = x == 0 || y == 0 || x == bw - 1 || y == bh - 1;
+      if (border && labels[static_cast<std::size_t>(y) * bw + x] != best_label) {
+        outside.at(x, y) = 1;
+        queue.push(y * bw + x);
+      }
+    }
+  }
+  while (!queue.empty()) {
+    const int at = queue.front();
+    queue.pop();
+    const int x = at % bw, y = at / bw;
+    for (auto [dx, dy] : {std::pair{1, 0}, std::pair{-1, 0}, std::pair{0, 1}, std::pair{0, -1}}) {
+      if (!blocks.inside(x + dx, y + dy) || outside.at(x + dx, y + dy)) continue;
+      if (labels[static_cast<std::size_t>(y + dy) * bw + x + dx] == best_label) continue;
+      outside.at(x + dx, y + dy) = 1;
+      queue.push((y + dy) * bw + x + dx);
+    }
+  }
+  Mask mask(image.width, image.height);
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) mask.at(x, y) = best_size > 0 && !outside.at(x / block, y / block);
+  }
+  return mask;
+}
+
+/// Distance (in pixels, chamfer 3-4) from each pixel to the nearest background pixel.
+Field distance_to_background(const Mask& mask) {
+  Field distance(mask.width, mask.height, 1e6f);
+  for (int y = 0; y < mask.height; ++y) {
+    for (int x = 0; x < mask.width; ++x) {
+      const bool edge = x == 0 || y == 0 || x == mask.width - 1 || y == mask.height - 1;
+      if (!mask.at(x, y) || edge) distance.at(x, y) = 0;
+    }
+  }
+  auto relax = [&](int x, int y, int dx, int dy, float cost) {
+    if (mask.inside(x + dx, y + dy)) distance.at(x, y) = std::min(distance.at(x, y), distance.at(x + dx, y + dy) + cost);
+  };
+  for (int y = 0; y < mask.height; ++y) {
+    for (int x = 0; x < mask.width; ++x) {
+      relax(x, y, -1, 0, 3), relax(x, y, 0, -1, 3), relax(x, y, -1, -1, 4), relax(x, y, 1, -1, 4);
+    }
+  }
+  for (int y = mask.height - 1; y >= 0; --y) {
+    for (int x = mask.width - 1; x >= 0; --x) {
+      relax(x, y, 1, 0, 3), relax(x, y, 0, 1, 3), relax(x, y, 1, 1, 4), relax(x, y, -1, 1, 4);
+    }
+  }
+  for (auto& d : distance.values) d /= 3.0f;
+  return distance;
+}
+
+struct OrientationField {
+  Field angle;      ///< ridge direction, radians in [0, pi), y-down frame
+  Field coherence;  ///< 0..1
+};
+
+OrientationField orientation(const Field& image, double sigma) {
+  Field gxx(image.width, image.height), gxy(image.width, image.height), energy(image.width, image.height);
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) {
+      const float gx = (image.clamped(x + 1, y - 1) + 2 * image.clamped(x + 1, y) + image.clamped(x + 1, y + 1)) -
+                       (image.clamped(x - 1, y - 1) + 2 * image.clamped(x - 1, y) + image.clamped(x - 1, y + 1));
+      const float gy = (image.clamped(x - 1, y + 1) + 2 * image.clamped(x, y + 1) + image.clamped(x + 1, y + 1)) -
+                       (image.clamped(x - 1, y - 1) + 2 * image.clamped(x, y - 1) + image.clamped(x + 1, y - 1));
+      gxx.at(x, y) = gx * gx - gy * gy;
+      gxy.at(x, y) = 2 * gx * gy;
+      energy.at(x, y) = gx * gx + gy * gy;
+    }
+  }
+  gxx = blur(gxx, sigma);
+  gxy = blur(gxy, sigma);
+  energy = blur(energy, sigma);
+  OrientationField field{Field(image.width, image.height), Field(image.width, image.height)};
+  for (std::size_t i = 0; i < gxx.values.size(); ++i) {
+    // The gradient's doubled angle; ridges run perpendicular to it.
+    float ridge = 0.5f * std::atan2(gxy.values[i], gxx.values[i]) + kPi / 2;
+    if (ridge >= kPi) ridge -= kPi;
+    field.angle.values[i] = ridge;
+    field.coherence.values[i] =
+        energy.values[i] > 1e-6f ? std::hypot(gxx.values[i], gxy.values[i]) / energy.values[i] : 0.0f;
+  }
+  return field;
+}
+
+/// Ridge period (pixels) per block from the oriented x-signature, smoothed and filled in.
+Field ridge_period(const Field& image, const OrientationField& field, const Mask& mask, int block) {
+  const int bw = (image.width + block - 1) / block, bh = (image.height + block - 1) / block;
+  Field period(bw, bh, 0);
+  constexpr int kLength = 32;
+  constexpr int kWidth = 16;
+  for (int by = 0; by < bh; ++by) {
+    for (int bx = 0; bx < bw; ++bx) {
+      const int cx = std::min(image.width - 1, bx * block + block / 2);
+      const int cy = std::min(image.height - 1, by * block + block / 2);
+      if (!mask.at(cx, cy)) continue;
+      const float ridge = field.angle.at(cx, cy);
+      const float dx = std::cos(ridge), dy = std::sin(ridge);
+      const float nx = -dy, ny = dx;
+      std::array<float, kLength> signature{};
+      for (int k = 0; k < kLength; ++k) {
+        float sum = 0;
+        for (int j = 0; j < kWidth; ++j) {
+          const float along = static_cast<float>(j - kWidth / 2), across = static_cast<float>(k - kLength / 2);
+          sum += image.bilinear(static_cast<float>(cx) + along * dx + across * nx, static_cast<float>(cy) + along * dy + across * ny);
+        }
+        signature[static_cast<std::size_t>(k)] = sum / kWidth;
+      }
+      // Distances between successive maxima.
+      std::vector<int> peaks;
+      for (int k = 1; k + 1 < kLength; ++k) {
+        const float v = signature[static_cast<std::size_t>(k)];
+        if (v > signature[static_cast<std::size_t>(k - 1)] && v >= signature[static_cast<std::size_t>(k + 1)]) peaks.push_back(k);
+      }
+      if (peaks.size() < 2) continue;
+      const float value = static_cast<float>(peaks.back() - peaks.front()) / static_cast<float>(peaks.size() - 1);
+      if (value >= 4.0f && value <= 15.0f) period.at(bx, by) = value;
+    }
+  }
+  // Fill unknown blocks from known neighbours, then smooth.
+  for (int pass = 0; pass < 8; ++pass) {
+    Field next = period;
+    for (int y = 0; y < bh; ++y) {
+      for (int x = 0; x < bw; ++x) {
+        if (period.at(x, y) > 0) continue;
+        float sum = 0;
+        int count = 0;
+        for (int dy = -1; dy <= 1; ++dy) {
+          for (int dx = -1; dx <= 1; ++dx) {
+            const float v = period.clamped(x + dx, y + dy);
+            if (v > 0) {
+              sum += v;
+              ++count;
+            }
+          }
+        }
+        if (count > 0) next.at(x, y) = sum / static_cast<float>(count);
+      }
+    }
+    period = next;
+  }
+  for (auto& v : period.values) {
+    if (v <= 0) v = 9.0f;
+  }
+  return blur(period, 1.0);
+}
+
+/// Oriented enhancement: a Gabor-like band-pass across the ridges after smoothing along them,
+/// as two 1-D passes (much cheaper than a 2-D kernel, nearly the same effect).
+Field enhance(const Field& image, const OrientationField& field, const Field& period, const Mask& mask, int block,
+              double along_sigma) {
+  constexpr int kAngleBins = 64;
+  std::array<float, kAngleBins> cosines{}, sines{};
+  for (int i = 0; i < kAngleBins; ++i) {
+    cosines[static_cast<std::size_t>(i)] = std::cos(static_cast<float>(i) * kPi / kAngleBins);
+    sines[static_cast<std::size_t>(i)] = std::sin(static_cast<float>(i) * kPi / kAngleBins);
+  }
+  auto bin_of = [&](float angle) { return static_cast<std::size_t>(static_cast<int>(angle / kPi * kAngleBins + 0.5f) % kAngleBins); };
+  const auto along = gaussian_kernel(along_sigma);
+  const int along_radius = static_cast<int>(along.size() / 2);
+
+  Field smoothed(image.width, image.height);
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) {
+      if (!mask.at(x, y)) continue;
+      const std::size_t bin = bin_of(field.angle.at(x, y));
+      float sum = 0;
+      for (int t = -along_radius; t <= along_radius; ++t) {
+        sum += along[static_cast<std::size_t>(t + along_radius)] *
+               image.bilinear(static_cast<float>(x) + static_cast<float>(t) * cosines[bin], static_cast<float>(y) + static_cast<float>(t) * sines[bin]);
+      }
+      smoothed.at(x, y) = sum;
+    }
+  }
+  // Band-pass kernels for periods 4..15 px in half-pixel steps.
+  constexpr int kPeriodBins = 23;
+  std::array<std::vector<float>, kPeriodBins> across;
+  for (int p = 0; p < kPeriodBins; ++p) {
+    const float lambda = 4.0f + 0.5f * static_cast<float>(p);
+    const float sigma = 0.45f * lambda;
+    const int radius = static_cast<int>(std::ceil(2.5f * sigma));
+    std::vector<float> kernel(static_cast<std::size_t>(2 * radius + 1));
+    float mean = 0, weight = 0;
+    for (int t = -radius; t <= radius; ++t) {
+      const float envelope = std::exp(-static_cast<float>(t * t) / (2 * sigma * sigma));
+      kernel[static_cast<std::size_t>(t + radius)] = envelope * std::cos(2 * kPi * static_cast<float>(t) / lambda);
+      mean += kernel[static_cast<std::size_t>(t + radius)];
+      weight += envelope;
+    }
+    // No response to flat grey: remove the DC part in proportion to the envelope.
+    for (int t = -radius; t <= radius; ++t) {
+      const float envelope = std::exp(-static_cast<float>(t * t) / (2 * sigma * sigma));
+      kernel[static_cast<std::size_t>(t + radius)] -= mean * envelope / weight;
+    }
+    across[static_cast<std::size_t>(p)] = std::move(kernel);
+  }
+  Field enhanced(image.width, image.height);
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) {
+      if (!mask.at(x, y)) continue;
+      const std::size_t bin = bin_of(field.angle.at(x, y));
+      const float nx = -sines[bin], ny = cosines[bin];
+      const float lambda = period.bilinear((static_cast<float>(x) - static_cast<float>(block) / 2.0f) / static_cast<float>(block),
+                                           (static_cast<float>(y) - static_cast<float>(block) / 2.0f) / static_cast<float>(block));
+      const int p = std::clamp(static_cast<int>(std::lround((lambda - 4.0f) * 2.0f)), 0, kPeriodBins - 1);
+      const auto& kernel = across[static_cast<std::size_t>(p)];
+      const int radius = static_cast<int>(kernel.size() / 2);
+      float sum = 0;
+      for (int t = -radius; t <= radius; ++t) {
+        sum += kernel[static_cast<std::size_t>(t + radius)] *
+               smoothed.bilinear(static_cast<float>(x) + static_cast<float>(t) * nx, static_cast<float>(y) + static_cast<float>(t) * ny);
+      }
+      enhanced.at(x, y) = sum;
+    }
+  }
+  return enhanced;
+}
+
+/// Zhang-Suen thinning of the ridge map to one-pixel-wide skeletons.
+void thin(Mask& ridges) {
+  std::vector<std::size_t> remove;
+  bool changed = true;
+  auto p = [&](int x, int y) -> int { return ridges.inside(x, y) ? ridges.at(x, y) : 0; };
+  while (changed) {
+    changed = false;
+    for (int step = 0; step < 2; ++step) {
+      remove.clear();
+      for (int y = 1; y < ridges.height - 1; ++y) {
+        for (int x = 1; x < ridges.width - 1; ++x) {
+          if (!ridges.at(x, y)) continue;
+          const int n[8] = {p(x, y - 1), p(x + 1, y - 1), p(x + 1, y), p(x + 1, y + 1),
+                            p(x, y + 1), p(x - 1, y + 1), p(x - 1, y), p(x - 1, y - 1)};
+          int neighbours = 0, transitions = 0;
+          for (int i = 0; i < 8; ++i) {
+            neighbours += n[i];
+            transitions += (n[i] == 0 && n[(i + 1) % 8] == 1);
+          }
+          if (neighbours < 2 || neighbours > 6 || transitions != 1) continue;
+          if (step == 0 && (n[0] * n[2] * n[4] != 0 || n[2] * n[4] * n[6] != 0)) continue;
+          if (step == 1 && (n[0] * n[2] * n[6] != 0 || n[0] * n[4] * n[6] != 0)) continue;
+          remove.push_back(static_cast<std::size_t>(y) * ridges.width + x);
+        }
+      }
+      for (std::size_t at : remove) ridges.values[at] = 0;
+      changed = changed || !remove.empty();
+    }
+  }
+}
+
+constexpr std::array<std::pair<int, int>, 8> kRing{{{0, -1}, {1, -1}, {1, 0}, {1, 1}, {0, 1}, {-1, 1}, {-1, 0}, {-1, -1}}};
+
+int crossing_number(const Mask& skeleton, int x, int y) {
+  int transitions = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    const auto [ax, ay] = kRing[i];
+    const auto [bx, by] = kRing[(i + 1) % 8];
+    const int a = skeleton.inside(x + ax, y + ay) ? skeleton.at(x + ax, y + ay) : 0;
+    const int b = skeleton.inside(x + bx, y + by) ? skeleton.at(x + bx, y + by) : 0;
+    transitions += a != b;
+  }
+  return transitions / 2;
+}
+
+struct Walk {
+  int x;
+  int y;
+  int steps;
+  bool hit_junction;
+  bool hit_end;
+};
+
+/// Follows the skeleton from (x, y) through neighbour (first_x, first_y) for up to `length` steps.
+Walk follow(const Mask& skeleton, int x, int y, int first_x, int first_y, int length) {
+  int previous_x = x, previous_y = y, cx = first_x, cy = first_y;
+  for (int step = 1; step <= length; ++step) {
+    const int cn = crossing_number(skeleton, cx, cy);
+    if (cn >= 3) return {cx, cy, step, true, false};
+    if (cn == 1 && step > 1) return {cx, cy, step, false, true};
+    int next_x = -1, next_y = -1;
+    for (const auto& [dx, dy] : kRing) {
+      const int nx = cx + dx, ny = cy + dy;
+      if (!skeleton.inside(nx, ny) || !skeleton.at(nx, ny)) continue;
+      if (nx == previous_x && ny == previous_y) continue;
+      if (std::abs(nx - previous_x) <= 1 && std::abs(ny - previous_y) <= 1) continue;  // corner of the same step
+      next_x = nx;
+      next_y = ny;
+      break;
+    }
+    if (next_x < 0) return {cx, cy, step, false, true};
+    previous_x = cx;
+    previous_y = cy;
+    cx = next_x;
+    cy = next_y;
+  }
+  return {cx, cy, length, false, false};
+}
+
+struct Candidate {
+  float x, y;
+  float angle;  // ISO: counter-clockwise as seen on the image
+  finger::MinutiaType type;
+  float quality;
+  bool removed = false;
+};
+
+float iso_angle(float dx, float dy) { return std::atan2(-dy, dx); }
+
+float angle_between(float a, float b) {
+  float d = std::fmod(std::abs(a - b), 2 * kPi);
+  return d > kPi ? 2 * kPi - d : d;
+}
+
+}  // namespace
+
+Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptions& options) {
+  if (image.width < 64 || image.height < 64 || image.pixels.size() != static_cast<std::size_t>(image.width) * image.height) {
+    return make_error(ErrorCategory::usage, "the image is too small or inconsistent to hold a fingerprint");
+  }
+  if (!(image.dpi >= 250 && image.dpi <= 2000)) {
+    return make_error(ErrorCategory::usage, "image resolution outside 250..2000 dpi");
+  }
+  const double scale = options.working_dpi / image.dpi;
+  const double mm_per_pixel = 25.4 / options.working_dpi;
+  const Field raw = resample(image, scale);
+  const Mask mask = segment(raw, options.block);
+  const Field normalised = normalise(raw);
+  const OrientationField field = orientation(normalised, options.orientation_sigma);
+  const Field period = ridge_period(normalised, field, mask, options.block);
+  const Field enhanced = enhance(normalised, field, period, mask, options.block, options.along_ridge_sigma);
+  const Field border_distance = distance_to_background(mask);
+
+  Mask skeleton(raw.width, raw.height);
+  std::size_t foreground = 0;
+  double coherence_sum = 0;
+  for (int y = 0; y < raw.height; ++y) {
+    for (int x = 0; x < raw.width; ++x) {
+      if (!mask.at(x, y)) continue;
+      ++foreground;
+      coherence_sum += field.coherence.at(x, y);
+      skeleton.at(x, y) = enhanced.at(x, y) < 0;  // ridges are dark
+    }
+  }
+  Extraction extraction;
+  extraction.foreground_fraction = static_cast<double>(foreground) / static_cast<double>(raw.values.size());
+  if (foreground == 0) return extraction;
+  extraction.quality = coherence_sum / static_cast<double>(foreground) * std::min(1.0, extraction.foreground_fraction * 3);
+  thin(skeleton);
+
+  const float mean_period = [&] {
+    float sum = 0;
+    for (float v : period.values) sum += v;
+    return sum / static_cast<float>(period.values.size());
+  }();
+  const int follow_length = static_cast<int>(std::lround(mean_period * 1.2f));
+  const float margin = static_cast<float>(options.border_margin_mm / mm_per_pixel);
+
+  std::vector<Candidate> candidates;
+  for (int y = 1; y < raw.height - 1; ++y) {
+    for (int x = 1; x < raw.width - 1; ++x) {
+      if (!skeleton.at(x, y)) continue;
+      const int cn = crossing_number(skeleton, x, y);
+      if (cn != 1 && cn != 3) continue;
+      if (border_distance.at(x, y) < margin) continue;
+      const float coherence = field.coherence.at(x, y);
+      if (coherence < options.min_coherence) continue;
+      std::vector<Walk> walks;
+      for (const auto& [dx, dy] : kRing) {
+        if (!skeleton.inside(x + dx, y + dy) || !skeleton.at(x + dx, y + dy)) continue;
+        // Skip the diagonal neighbour when an adjacent orthogonal one leads the same way.
+        walks.push_back(follow(skeleton, x, y, x + dx, y + dy, follow_length));
+      }
+      Candidate candidate{static_cast<float>(x), static_cast<float>(y), 0, finger::MinutiaType::ending,
+                          coherence * std::min(1.0f, border_distance.at(x, y) / (3 * margin))};
+      if (cn == 1) {
+        if (walks.empty()) continue;
+        const Walk& walk = walks.front();
+        // A short piece that ends at a junction or another end is a spur or an island.
+        if (walk.steps < follow_length && (walk.hit_junction || walk.hit_end)) continue;
+        candidate.angle = iso_angle(static_cast<float>(walk.x - x), static_cast<float>(walk.y - y));
+      } else {
+        if (walks.size() < 3) continue;
+        candidate.type = finger::MinutiaType::bifurcation;
+        std::vector<float> directions;
+        for (const auto& walk : walks) {
+          directions.push_back(std::atan2(static_cast<float>(walk.y - y), static_cast<float>(walk.x - x)));
+        }
+        // The stem is the branch farthest from the other two; the minutia points between the others.
+        std::size_t stem = 0;
+        float widest = -1;
+        for (std::size_t i = 0; i < directions.size(); ++i) {
+          float nearest = 2 * kPi;
+          for (std::size_t j = 0; j < directions.size(); ++j) {
+            if (i != j) nearest = std::min(nearest, angle_between(directions[i], directions[j]));
+          }
+          if (nearest > widest) {
+            widest = nearest;
+            stem = i;
+          }
+        }
+        float sx = 0, sy = 0;
+        for (std::size_t i = 0; i < directions.size(); ++i) {
+          if (i == stem) continue;
+          sx += std::cos(directions[i]);
+          sy += std::sin(directions[i]);
+        }
+        candidate.angle = iso_angle(sx, sy);
+      }
+      candidates.push_back(candidate);
+    }
+  }
+
+  // False minutiae: pairs closer than a ridge period are breaks, bridges or noise; dense
+  // clusters are noise.
+  const float close = mean_period * 1.0f;
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    int neighbours = 0;
+    for (std::size_t j = 0; j < candidates.size(); ++j) {
+      if (i == j) continue;
+      const float d = std::hypot(candidates[i].x - candidates[j].x, candidates[i].y - candidates[j].y);
+      if (d < close) {
+        ++neighbours;
+        const bool both_endings = candidates[i].type == finger::MinutiaType::ending &&
+                                  candidates[j].type == finger::MinutiaType::ending;
+        const bool opposite = angle_between(candidates[i].angle, candidates[j].angle) > kPi * 0.6f;
+        if ((both_endings && opposite) || candidates[i].type == candidates[j].type) candidates[i].removed = true;
+      }
+    }
+    if (neighbours >= 2) candidates[i].removed = true;
+  }
+  for (const auto& candidate : candidates) {
+    if (candidate.removed) continue;
+    extraction.minutiae.push_back({candidate.x * mm_per_pixel, candidate.y * mm_per_pixel, candidate.angle, candidate.type,
+                                   candidate.quality});
+  }
+  return extraction;
+}
+
+}  // namespace sdbox::firmware

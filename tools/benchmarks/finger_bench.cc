@@ -1,0 +1,168 @@
+// sdbox-bench-fingerprint: the FVC protocol on a folder of FFF_I images through the product
+// path (image -> our extractor -> compact-card template -> the card's comparison).
+#include "finger/minutiae_extractor.hpp"
+
+#include "sdbox/common/finger_match.hpp"
+#include "sdbox/common/finger_template.hpp"
+#include "sdbox/common/image.hpp"
+#include "sdbox/common/log.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <regex>
+
+namespace {
+
+using namespace sdbox;
+using Clock = std::chrono::steady_clock;
+
+struct Sample {
+  int finger = 0;
+  int impression = 0;
+  std::optional<std::vector<finger::CompactMinutia>> card_template;  // none: extraction refused
+};
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+/// FNMR at the smallest threshold whose FMR does not exceed `target_fmr`.
+double fnmr_at_fmr(const std::vector<int>& genuine, const std::vector<int>& impostor, double target_fmr) {
+  for (int threshold = 0; threshold <= 101; ++threshold) {
+    const double fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [&](int s) { return s >= threshold; })) /
+                       static_cast<double>(impostor.size());
+    if (fmr <= target_fmr) {
+      return static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [&](int s) { return s < threshold; })) /
+             static_cast<double>(genuine.size());
+    }
+  }
+  return 1.0;
+}
+
+double equal_error_rate(const std::vector<int>& genuine, const std::vector<int>& impostor) {
+  double best_gap = 2, eer = 1;
+  for (int threshold = 0; threshold <= 101; ++threshold) {
+    const double fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [&](int s) { return s >= threshold; })) /
+                       static_cast<double>(impostor.size());
+    const double fnmr = static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [&](int s) { return s < threshold; })) /
+                        static_cast<double>(genuine.size());
+    if (std::abs(fmr - fnmr) < best_gap) {
+      best_gap = std::abs(fmr - fnmr);
+      eer = (fmr + fnmr) / 2;
+    }
+  }
+  return eer;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench-fingerprint: FVC protocol through extractor + compact card template + on-card comparison"};
+  std::string folder;
+  double dpi = 500;
+  bool json = false;
+  app.add_option("folder", folder, "folder of FFF_I.tif images (FVC naming)")->required();
+  app.add_option("--dpi", dpi, "resolution of the images")->check(CLI::Range(250.0, 2000.0));
+  app.add_flag("--json", json, "print one JSON line");
+  CLI11_PARSE(app, argc, argv);
+  log::init("bench-fingerprint", "warn");
+
+  if (!std::filesystem::is_directory(folder)) {
+    std::cout << "bench-fingerprint: " << folder << " is absent: skipped\n";
+    return 0;
+  }
+  const std::regex name(R"((\d+)_(\d+)\.(tif|tiff|pgm))");
+  std::vector<std::filesystem::path> paths;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (std::regex_match(entry.path().filename().string(), name)) paths.push_back(entry.path());
+  }
+  std::sort(paths.begin(), paths.end());
+  if (paths.empty()) {
+    std::cerr << "bench-fingerprint: no FFF_I images in " << folder << "\n";
+    return 1;
+  }
+
+  std::vector<Sample> samples;
+  std::vector<double> extract_ms, match_ms;
+  std::size_t refused = 0;
+  const finger::CardTemplateRules rules;
+  for (const auto& path : paths) {
+    std::smatch parts;
+    const std::string file = path.filename().string();
+    std::regex_match(file, parts, name);
+    auto image = read_image(path, dpi);
+    if (!image) {
+      std::cerr << image.error().describe() << "\n";
+      return 1;
+    }
+    image->dpi = dpi;
+    const auto start = Clock::now();
+    auto extraction = firmware::extract_minutiae(*image);
+    std::optional<std::vector<finger::CompactMinutia>> compact;
+    if (extraction) {
+      auto card = finger::to_card_template(extraction->minutiae, rules);
+      if (card) compact = std::move(*card);
+    }
+    extract_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    if (!compact) ++refused;
+    samples.push_back({std::stoi(parts[1]), std::stoi(parts[2]), std::move(compact)});
+  }
+  auto score = [&](const Sample& reference, const Sample& probe) {
+    if (!reference.card_template || !probe.card_template) return 0;  // a refused capture never matches
+    const auto start = Clock::now();
+    const auto result = finger::compare(*reference.card_template, *probe.card_template);
+    match_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    return result.score;
+  };
+  std::vector<int> genuine, impostor;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    for (std::size_t j = i + 1; j < samples.size(); ++j) {
+      if (samples[i].finger == samples[j].finger) {
+        genuine.push_back(score(samples[i], samples[j]));
+      } else {
+        impostor.push_back(score(samples[i], samples[j]));
+      }
+    }
+  }
+  if (genuine.empty() || impostor.empty()) {
+    std::cerr << "bench-fingerprint: need at least two fingers with two impressions each\n";
+    return 1;
+  }
+  const double eer = equal_error_rate(genuine, impostor);
+  const double fnmr1 = fnmr_at_fmr(genuine, impostor, 0.01);
+  const double fnmr01 = fnmr_at_fmr(genuine, impostor, 0.001);
+  const double product_fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [](int s) { return s >= finger::kMatchThreshold; })) /
+                             static_cast<double>(impostor.size());
+  const double product_fnmr = static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [](int s) { return s < finger::kMatchThreshold; })) /
+                              static_cast<double>(genuine.size());
+  if (json) {
+    std::cout << nlohmann::json{{"eer", eer},
+                                {"fnmr_at_fmr_1pct", fnmr1},
+                                {"fnmr_at_fmr_0_1pct", fnmr01},
+                                {"extract_ms_median", median(extract_ms)},
+                                {"match_ms_median", median(match_ms)},
+                                {"product_threshold", {{"fmr", product_fmr}, {"fnmr", product_fnmr}}},
+                                {"images", samples.size()},
+                                {"refused_images", refused},
+                                {"genuine_pairs", genuine.size()},
+                                {"impostor_pairs", impostor.size()}}
+                     .dump()
+              << "\n";
+  } else {
+    fmt::print("{}: {} images at {} dpi, {} genuine and {} impostor comparisons, {} images refused\n", folder,
+               samples.size(), dpi, genuine.size(), impostor.size(), refused);
+    fmt::print("  EER {:.2f} %   FNMR at FMR 1 % {:.2f} %   at FMR 0.1 % {:.2f} %\n", 100 * eer, 100 * fnmr1, 100 * fnmr01);
+    fmt::print("  product threshold {}: FMR {:.2f} %  FNMR {:.2f} %\n", finger::kMatchThreshold, 100 * product_fmr,
+               100 * product_fnmr);
+    fmt::print("  extraction median {:.1f} ms   comparison median {:.3f} ms\n", median(extract_ms), median(match_ms));
+  }
+  return 0;
+}
