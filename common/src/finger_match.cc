@@ -17,6 +17,8 @@ constexpr float kNeighbourDistanceSlack = 6.0f;      // plus 10 % of the distanc
 constexpr float kNeighbourAngleSlack = 0.35f;
 constexpr float kPairDistance = 15.0f;                // 1.5 mm after alignment
 constexpr float kPairAngle = 0.5f;                    // about 29 degrees
+constexpr float kOverlapRadius = 30.0f;               // 3 mm: a minutia this close to the other print is in the overlap
+constexpr int kMinimumOverlap = 12;
 
 struct Point {
   float x;
@@ -94,39 +96,63 @@ int structure_similarity(const Structure& a, int a_count, const Structure& b, in
   return agreeing;
 }
 
-/// Minutiae paired one to one when the probe is moved so that probe[j] lies on reference[i].
-int paired_under_alignment(const std::vector<Point>& reference, const std::vector<Point>& probe, std::size_t i,
-                           std::size_t j, std::vector<std::array<float, 3>>& candidates) {
+struct Alignment {
+  int paired = 0;
+  int reference_in_overlap = 0;
+  int probe_in_overlap = 0;
+};
+
+/// Moves the probe so that probe[j] lies on reference[i], then pairs minutiae one to one and
+/// counts how many of each side lie where the two prints overlap.
+Alignment align(const std::vector<Point>& reference, const std::vector<Point>& probe, std::size_t i, std::size_t j,
+                std::vector<Point>& moved, std::vector<std::array<float, 3>>& candidates) {
   const float rotation = wrap(reference[i].theta - probe[j].theta);
   const float c = std::cos(rotation);
   const float s = std::sin(rotation);
-  candidates.clear();
+  moved.resize(probe.size());
   for (std::size_t q = 0; q < probe.size(); ++q) {
     const float dx = probe[q].x - probe[j].x;
     const float dy = probe[q].y - probe[j].y;
-    const float x = reference[i].x + c * dx - s * dy;
-    const float y = reference[i].y + s * dx + c * dy;
-    const float theta = probe[q].theta + rotation;
+    moved[q] = {reference[i].x + c * dx - s * dy, reference[i].y + s * dx + c * dy, probe[q].theta + rotation};
+  }
+  candidates.clear();
+  Alignment result;
+  std::vector<bool> reference_covered(reference.size()), probe_covered(probe.size());
+  for (std::size_t q = 0; q < moved.size(); ++q) {
     for (std::size_t r = 0; r < reference.size(); ++r) {
-      const float ex = reference[r].x - x;
-      const float ey = reference[r].y - y;
+      const float ex = reference[r].x - moved[q].x;
+      const float ey = reference[r].y - moved[q].y;
       const float distance_squared = ex * ex + ey * ey;
+      if (distance_squared <= kOverlapRadius * kOverlapRadius) {
+        reference_covered[r] = true;
+        probe_covered[q] = true;
+      }
       if (distance_squared > kPairDistance * kPairDistance) continue;
-      if (std::abs(wrap(reference[r].theta - theta)) > kPairAngle) continue;
+      if (std::abs(wrap(reference[r].theta - moved[q].theta)) > kPairAngle) continue;
       candidates.push_back({distance_squared, static_cast<float>(r), static_cast<float>(q)});
     }
   }
   std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) { return a[0] < b[0]; });
   std::vector<bool> reference_used(reference.size()), probe_used(probe.size());
-  int paired = 0;
   for (const auto& candidate : candidates) {
     const auto r = static_cast<std::size_t>(candidate[1]);
     const auto q = static_cast<std::size_t>(candidate[2]);
     if (reference_used[r] || probe_used[q]) continue;
     reference_used[r] = probe_used[q] = true;
-    ++paired;
+    ++result.paired;
   }
-  return paired;
+  result.reference_in_overlap = static_cast<int>(std::count(reference_covered.begin(), reference_covered.end(), true));
+  result.probe_in_overlap = static_cast<int>(std::count(probe_covered.begin(), probe_covered.end(), true));
+  return result;
+}
+
+/// Paired minutiae squared over the product of those that could have paired (the ones in the
+/// overlap, but never fewer than kMinimumOverlap so that a tiny overlap cannot score high).
+int score_of(const Alignment& alignment) {
+  const double paired = alignment.paired;
+  const double reference = std::max(alignment.reference_in_overlap, kMinimumOverlap);
+  const double probe = std::max(alignment.probe_in_overlap, kMinimumOverlap);
+  return std::min(100, static_cast<int>(std::lround(100.0 * paired * paired / (reference * probe))));
 }
 
 }  // namespace
@@ -158,14 +184,18 @@ Comparison compare(const std::vector<CompactMinutia>& reference, const std::vect
   std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(keep), candidates.end(),
                     [](const Candidate& a, const Candidate& b) { return a.similarity > b.similarity; });
   std::vector<std::array<float, 3>> scratch;
+  std::vector<Point> moved;
   for (std::size_t k = 0; k < keep; ++k) {
-    result.paired = std::max(result.paired, paired_under_alignment(reference_points, probe_points,
-                                                                   candidates[k].reference, candidates[k].probe, scratch));
+    const Alignment alignment =
+        align(reference_points, probe_points, candidates[k].reference, candidates[k].probe, moved, scratch);
+    // The alignment that pairs the most decides; scoring each one and keeping the best would
+    // hand impostors their luckiest small overlap.
+    const int score = score_of(alignment);
+    if (alignment.paired > result.paired || (alignment.paired == result.paired && score > result.score)) {
+      result.score = score;
+      result.paired = alignment.paired;
+    }
   }
-  const double paired = result.paired;
-  result.score = static_cast<int>(std::lround(100.0 * paired * paired /
-                                              (static_cast<double>(reference.size()) * static_cast<double>(probe.size()))));
-  result.score = std::min(result.score, 100);
   result.match = result.score >= kMatchThreshold;
   return result;
 }

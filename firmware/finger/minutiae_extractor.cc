@@ -73,6 +73,39 @@ std::vector<float> gaussian_kernel(double sigma) {
   return kernel;
 }
 
+/// Running-sum box filter of radius r along rows (horizontal) or columns, edges clamped.
+Field box(const Field& in, int r, bool horizontal) {
+  Field out(in.width, in.height);
+  const int length = horizontal ? in.width : in.height;
+  const int lines = horizontal ? in.height : in.width;
+  const float scale = 1.0f / static_cast<float>(2 * r + 1);
+  for (int line = 0; line < lines; ++line) {
+    auto value = [&](int i) {
+      i = std::clamp(i, 0, length - 1);
+      return horizontal ? in.at(i, line) : in.at(line, i);
+    };
+    float sum = 0;
+    for (int i = -r; i <= r; ++i) sum += value(i);
+    for (int i = 0; i < length; ++i) {
+      (horizontal ? out.at(i, line) : out.at(line, i)) = sum * scale;
+      sum += value(i + r + 1) - value(i - r);
+    }
+  }
+  return out;
+}
+
+Field blur(const Field& in, double sigma);
+
+/// Three box passes approximate a Gaussian at a cost independent of sigma.
+Field fast_blur(const Field& in, double sigma) {
+  if (sigma < 2.0) return blur(in, sigma);
+  // Box radius whose threefold convolution has variance sigma^2: 3 * ((2r+1)^2 - 1) / 12.
+  const int r = std::max(1, static_cast<int>(std::lround((std::sqrt(4.0 * sigma * sigma + 1.0) - 1.0) / 2.0)));
+  Field out = in;
+  for (int pass = 0; pass < 3; ++pass) out = box(box(out, r, true), r, false);
+  return out;
+}
+
 Field blur(const Field& in, double sigma) {
   const auto kernel = gaussian_kernel(sigma);
   const int radius = static_cast<int>(kernel.size() / 2);
@@ -98,8 +131,8 @@ Field blur(const Field& in, double sigma) {
 Field normalise(const Field& image) {
   Field squared(image.width, image.height);
   for (std::size_t i = 0; i < image.values.size(); ++i) squared.values[i] = image.values[i] * image.values[i];
-  const Field mean = blur(image, 8.0);
-  const Field mean_squared = blur(squared, 8.0);
+  const Field mean = fast_blur(image, 8.0);
+  const Field mean_squared = fast_blur(squared, 8.0);
   Field out(image.width, image.height);
   for (std::size_t i = 0; i < image.values.size(); ++i) {
     const float variance = std::max(0.0f, mean_squared.values[i] - mean.values[i] * mean.values[i]);
@@ -254,9 +287,9 @@ OrientationField orientation(const Field& image, double sigma) {
       energy.at(x, y) = gx * gx + gy * gy;
     }
   }
-  gxx = blur(gxx, sigma);
-  gxy = blur(gxy, sigma);
-  energy = blur(energy, sigma);
+  gxx = fast_blur(gxx, sigma);
+  gxy = fast_blur(gxy, sigma);
+  energy = fast_blur(energy, sigma);
   OrientationField field{Field(image.width, image.height), Field(image.width, image.height)};
   for (std::size_t i = 0; i < gxx.values.size(); ++i) {
     // The gradient's doubled angle; ridges run perpendicular to it.
@@ -498,7 +531,7 @@ float angle_between(float a, float b) {
 
 }  // namespace
 
-Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptions& options) {
+Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptions& options, ExtractionTrace* trace) {
   if (image.width < 64 || image.height < 64 || image.pixels.size() != static_cast<std::size_t>(image.width) * image.height) {
     return make_error(ErrorCategory::usage, "the image is too small or inconsistent to hold a fingerprint");
   }
@@ -507,10 +540,38 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
   }
   const double scale = options.working_dpi / image.dpi;
   const double mm_per_pixel = 25.4 / options.working_dpi;
-  const Field raw = resample(image, scale);
-  const Mask mask = segment(raw, options.block);
+  const Field full = resample(image, scale);
+  const Mask full_mask = segment(full, options.block);
+  // Everything after segmentation works on the finger's bounding box (plus a margin): captures
+  // are often mostly background.
+  int left = full.width, top = full.height, right = -1, bottom = -1;
+  for (int y = 0; y < full.height; ++y) {
+    for (int x = 0; x < full.width; ++x) {
+      if (!full_mask.at(x, y)) continue;
+      left = std::min(left, x), right = std::max(right, x), top = std::min(top, y), bottom = std::max(bottom, y);
+    }
+  }
+  if (right < 0) return Extraction{};
+  const int pad = options.block;
+  left = std::max(0, left - pad), top = std::max(0, top - pad);
+  right = std::min(full.width - 1, right + pad), bottom = std::min(full.height - 1, bottom + pad);
+  Field raw(right - left + 1, bottom - top + 1);
+  Mask mask(raw.width, raw.height);
+  for (int y = 0; y < raw.height; ++y) {
+    for (int x = 0; x < raw.width; ++x) {
+      raw.at(x, y) = full.at(x + left, y + top);
+      mask.at(x, y) = full_mask.at(x + left, y + top);
+    }
+  }
   const Field normalised = normalise(raw);
   const OrientationField field = orientation(normalised, options.orientation_sigma);
+  // Areas without a clear ridge flow (smudges, the second phalanx, creases) leave the mask.
+  {
+    const Field coherence = fast_blur(field.coherence, options.block);
+    for (std::size_t i = 0; i < mask.values.size(); ++i) {
+      if (coherence.values[i] < options.min_coherence) mask.values[i] = 0;
+    }
+  }
   const Field period = ridge_period(normalised, field, mask, options.block);
   const Field enhanced = enhance(normalised, field, period, mask, options.block, options.along_ridge_sigma);
   const Field border_distance = distance_to_background(mask);
@@ -527,10 +588,26 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
     }
   }
   Extraction extraction;
-  extraction.foreground_fraction = static_cast<double>(foreground) / static_cast<double>(raw.values.size());
+  extraction.foreground_fraction = static_cast<double>(foreground) / static_cast<double>(full.values.size());
   if (foreground == 0) return extraction;
   extraction.quality = coherence_sum / static_cast<double>(foreground) * std::min(1.0, extraction.foreground_fraction * 3);
+  if (trace != nullptr) {
+    trace->mask = GrayImage(raw.width, raw.height, options.working_dpi, 0);
+    trace->enhanced = GrayImage(raw.width, raw.height, options.working_dpi, 255);
+    for (std::size_t i = 0; i < raw.values.size(); ++i) {
+      trace->mask.pixels[i] = mask.values[i] ? 255 : 0;
+      if (mask.values[i]) {
+        trace->enhanced.pixels[i] = static_cast<std::uint8_t>(std::clamp(128.0f + 40.0f * enhanced.values[i], 0.0f, 255.0f));
+      }
+    }
+  }
   thin(skeleton);
+  if (trace != nullptr) {
+    trace->skeleton = GrayImage(raw.width, raw.height, options.working_dpi, 255);
+    for (std::size_t i = 0; i < raw.values.size(); ++i) {
+      if (skeleton.values[i]) trace->skeleton.pixels[i] = 0;
+    }
+  }
 
   const float mean_period = [&] {
     float sum = 0;
@@ -615,7 +692,8 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
   }
   for (const auto& candidate : candidates) {
     if (candidate.removed) continue;
-    extraction.minutiae.push_back({candidate.x * mm_per_pixel, candidate.y * mm_per_pixel, candidate.angle, candidate.type,
+    extraction.minutiae.push_back({(candidate.x + static_cast<float>(left)) * mm_per_pixel,
+                                   (candidate.y + static_cast<float>(top)) * mm_per_pixel, candidate.angle, candidate.type,
                                    candidate.quality});
   }
   return extraction;

@@ -25,10 +25,18 @@ struct ExtractorOptions {
   double min_coherence = 0.25;       ///< below this the ridge flow is too unclear to trust
 };
 
+/// Intermediate images, for tuning and for people looking at why a capture was refused.
+struct ExtractionTrace {
+  GrayImage mask;      ///< white = finger
+  GrayImage enhanced;  ///< after oriented filtering
+  GrayImage skeleton;  ///< thinned ridges (black)
+};
+
 /// Fingerprint image to minutiae: segmentation, orientation field, ridge frequency, oriented
 /// enhancement, binarisation, thinning, crossing-number detection with ridge-following
 /// directions, and removal of false minutiae (border, spurs, breaks, bridges, clusters).
 /// The image's `dpi` is honoured: output coordinates are millimetres.
-Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptions& options = {});
+Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptions& options = {},
+                                    ExtractionTrace* trace = nullptr);
 
 }  // namespace sdbox::firmware

@@ -47,6 +47,16 @@ double fnmr_at_fmr(const std::vector<int>& genuine, const std::vector<int>& impo
   return 1.0;
 }
 
+/// The smallest score threshold whose FMR does not exceed `target_fmr`.
+int threshold_for_fmr(const std::vector<int>& impostor, double target_fmr) {
+  for (int threshold = 0; threshold <= 101; ++threshold) {
+    const double fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [&](int s) { return s >= threshold; })) /
+                       static_cast<double>(impostor.size());
+    if (fmr <= target_fmr) return threshold;
+  }
+  return 101;
+}
+
 double equal_error_rate(const std::vector<int>& genuine, const std::vector<int>& impostor) {
   double best_gap = 2, eer = 1;
   for (int threshold = 0; threshold <= 101; ++threshold) {
@@ -149,7 +159,8 @@ int main(int argc, char** argv) {
                                 {"fnmr_at_fmr_0_1pct", fnmr01},
                                 {"extract_ms_median", median(extract_ms)},
                                 {"match_ms_median", median(match_ms)},
-                                {"product_threshold", {{"fmr", product_fmr}, {"fnmr", product_fnmr}}},
+                                {"product_threshold", {{"score", finger::kMatchThreshold}, {"fmr", product_fmr}, {"fnmr", product_fnmr}}},
+                                {"threshold_for_fmr_0_1pct", threshold_for_fmr(impostor, 0.001)},
                                 {"images", samples.size()},
                                 {"refused_images", refused},
                                 {"genuine_pairs", genuine.size()},
@@ -162,6 +173,7 @@ int main(int argc, char** argv) {
     fmt::print("  EER {:.2f} %   FNMR at FMR 1 % {:.2f} %   at FMR 0.1 % {:.2f} %\n", 100 * eer, 100 * fnmr1, 100 * fnmr01);
     fmt::print("  product threshold {}: FMR {:.2f} %  FNMR {:.2f} %\n", finger::kMatchThreshold, 100 * product_fmr,
                100 * product_fnmr);
+    fmt::print("  score threshold needed for FMR 0.1 %: {}\n", threshold_for_fmr(impostor, 0.001));
     fmt::print("  extraction median {:.1f} ms   comparison median {:.3f} ms\n", median(extract_ms), median(match_ms));
   }
   return 0;
