@@ -102,22 +102,24 @@ struct Alignment {
   int probe_in_overlap = 0;
 };
 
-/// Moves the probe so that probe[j] lies on reference[i], then pairs minutiae one to one and
-/// counts how many of each side lie where the two prints overlap.
-Alignment align(const std::vector<Point>& reference, const std::vector<Point>& probe, std::size_t i, std::size_t j,
-                std::vector<Point>& moved, std::vector<std::array<float, 3>>& candidates) {
-  const float rotation = wrap(reference[i].theta - probe[j].theta);
+/// Places every probe minutia with a rotation and a translation (probe frame -> reference frame).
+void transform(const std::vector<Point>& probe, float rotation, float tx, float ty, std::vector<Point>& moved) {
   const float c = std::cos(rotation);
   const float s = std::sin(rotation);
   moved.resize(probe.size());
   for (std::size_t q = 0; q < probe.size(); ++q) {
-    const float dx = probe[q].x - probe[j].x;
-    const float dy = probe[q].y - probe[j].y;
-    moved[q] = {reference[i].x + c * dx - s * dy, reference[i].y + s * dx + c * dy, probe[q].theta + rotation};
+    moved[q] = {c * probe[q].x - s * probe[q].y + tx, s * probe[q].x + c * probe[q].y + ty, probe[q].theta + rotation};
   }
+}
+
+/// Pairs moved probe minutiae with reference minutiae one to one (nearest first) and counts
+/// how many of each side lie where the two prints overlap.
+Alignment pair_up(const std::vector<Point>& reference, const std::vector<Point>& moved,
+                  std::vector<std::array<float, 3>>& candidates, std::vector<std::pair<std::size_t, std::size_t>>& pairs) {
   candidates.clear();
+  pairs.clear();
   Alignment result;
-  std::vector<bool> reference_covered(reference.size()), probe_covered(probe.size());
+  std::vector<bool> reference_covered(reference.size()), probe_covered(moved.size());
   for (std::size_t q = 0; q < moved.size(); ++q) {
     for (std::size_t r = 0; r < reference.size(); ++r) {
       const float ex = reference[r].x - moved[q].x;
@@ -133,17 +135,54 @@ Alignment align(const std::vector<Point>& reference, const std::vector<Point>& p
     }
   }
   std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) { return a[0] < b[0]; });
-  std::vector<bool> reference_used(reference.size()), probe_used(probe.size());
+  std::vector<bool> reference_used(reference.size()), probe_used(moved.size());
   for (const auto& candidate : candidates) {
     const auto r = static_cast<std::size_t>(candidate[1]);
     const auto q = static_cast<std::size_t>(candidate[2]);
     if (reference_used[r] || probe_used[q]) continue;
     reference_used[r] = probe_used[q] = true;
-    ++result.paired;
+    pairs.emplace_back(r, q);
   }
+  result.paired = static_cast<int>(pairs.size());
   result.reference_in_overlap = static_cast<int>(std::count(reference_covered.begin(), reference_covered.end(), true));
   result.probe_in_overlap = static_cast<int>(std::count(probe_covered.begin(), probe_covered.end(), true));
   return result;
+}
+
+/// Starts from the alignment that puts probe[j] on reference[i] (rotation from their
+/// directions), then refits rotation and translation by least squares over the pairs found and
+/// pairs again: one minutia's direction is too noisy to place the far side of a print.
+Alignment align(const std::vector<Point>& reference, const std::vector<Point>& probe, std::size_t i, std::size_t j,
+                std::vector<Point>& moved, std::vector<std::array<float, 3>>& candidates) {
+  float rotation = wrap(reference[i].theta - probe[j].theta);
+  float tx = reference[i].x - (std::cos(rotation) * probe[j].x - std::sin(rotation) * probe[j].y);
+  float ty = reference[i].y - (std::sin(rotation) * probe[j].x + std::cos(rotation) * probe[j].y);
+  std::vector<std::pair<std::size_t, std::size_t>> pairs;
+  transform(probe, rotation, tx, ty, moved);
+  Alignment best = pair_up(reference, moved, candidates, pairs);
+  for (int refinement = 0; refinement < 2 && pairs.size() >= 3; ++refinement) {
+    float rx = 0, ry = 0, px = 0, py = 0;
+    for (const auto& [r, q] : pairs) {
+      rx += reference[r].x, ry += reference[r].y, px += probe[q].x, py += probe[q].y;
+    }
+    const float n = static_cast<float>(pairs.size());
+    rx /= n, ry /= n, px /= n, py /= n;
+    float dot = 0, cross = 0;
+    for (const auto& [r, q] : pairs) {
+      const float ax = probe[q].x - px, ay = probe[q].y - py;
+      const float bx = reference[r].x - rx, by = reference[r].y - ry;
+      dot += ax * bx + ay * by;
+      cross += ax * by - ay * bx;
+    }
+    rotation = std::atan2(cross, dot);
+    tx = rx - (std::cos(rotation) * px - std::sin(rotation) * py);
+    ty = ry - (std::sin(rotation) * px + std::cos(rotation) * py);
+    transform(probe, rotation, tx, ty, moved);
+    const Alignment refined = pair_up(reference, moved, candidates, pairs);
+    if (refined.paired < best.paired) break;
+    best = refined;
+  }
+  return best;
 }
 
 /// Paired minutiae squared over the product of those that could have paired (the ones in the

@@ -15,8 +15,8 @@ struct Comparison {
   bool match = false;  ///< score >= kMatchThreshold
 };
 
-/// The product decision threshold on `score`: the lowest score giving FMR <= 0.1 % on both
-/// shared FVC sets (tools/bench-fingerprint prints it as "threshold needed for FMR 0.1 %").
+/// The product decision threshold on `score`, chosen for a low false match rate on the shared
+/// FVC sets (tools/bench-fingerprint prints the FMR it gives and the threshold FMR 0.1 % needs).
 inline constexpr int kMatchThreshold = 44;
 
 Comparison compare(const std::vector<CompactMinutia>& reference, const std::vector<CompactMinutia>& probe);
