@@ -82,6 +82,11 @@ int main(int argc, char** argv) {
   app.add_option("folder", folder, "folder of FFF_I.tif images (FVC naming)")->required();
   app.add_option("--dpi", dpi, "resolution of the images")->check(CLI::Range(250.0, 2000.0));
   app.add_flag("--json", json, "print one JSON line");
+  firmware::ExtractorOptions extractor;
+  app.add_option("--orientation-sigma", extractor.orientation_sigma, "extractor tuning: orientation smoothing");
+  app.add_option("--along-ridge-sigma", extractor.along_ridge_sigma, "extractor tuning: smoothing along ridges");
+  app.add_option("--min-coherence", extractor.min_coherence, "extractor tuning: least ridge-flow coherence");
+  app.add_option("--border-margin-mm", extractor.border_margin_mm, "extractor tuning: minutiae kept this far inside");
   CLI11_PARSE(app, argc, argv);
   log::init("bench-fingerprint", "warn");
 
@@ -115,7 +120,7 @@ int main(int argc, char** argv) {
     }
     image->dpi = dpi;
     const auto start = Clock::now();
-    auto extraction = firmware::extract_minutiae(*image);
+    auto extraction = firmware::extract_minutiae(*image, extractor);
     std::optional<std::vector<finger::CompactMinutia>> compact;
     if (extraction) {
       auto card = finger::to_card_template(extraction->minutiae, rules);
