@@ -54,13 +54,13 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   log::init("with-card");
 
+  if (demo && !state.empty() && std::filesystem::exists(state)) {
+    return fail(fmt::format("--demo personalises a fresh card, but {} already exists", state));
+  }
   char pattern[] = "/tmp/sdbox-card.XXXXXX";
   if (::mkdtemp(pattern) == nullptr) return fail("cannot create a private directory in /tmp");
   const std::filesystem::path directory(pattern);
   if (state.empty()) state = (directory / "card.json").string();
-  if (demo && std::filesystem::exists(state)) {
-    return fail(fmt::format("--demo personalises a fresh card, but {} already exists", state));
-  }
 
   int status = 125;
   {

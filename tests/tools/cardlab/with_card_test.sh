@@ -37,6 +37,8 @@ case "${1:?which case}" in
     [[ $status -ne 0 ]] || fail "--demo over an existing card must be refused"
     grep -q "already exists" <<<"$message" || fail "unclear refusal: $message"
     [[ "$(cat "$work/card.json")" == "{}" ]] || fail "existing state was modified"
+    [[ -z "$(find /tmp -maxdepth 1 -name 'sdbox-card.*' -newer "$work/card.json" 2>/dev/null)" ]] ||
+      fail "a private directory was left behind"
     ;;
   corrupt_state_is_refused)
     work=$(mktemp -d /tmp/sdbox-wc.XXXXXX)
