@@ -57,8 +57,10 @@ int main(int argc, char** argv) {
   if (demo && !state.empty() && std::filesystem::exists(state)) {
     return fail(fmt::format("--demo personalises a fresh card, but {} already exists", state));
   }
-  char pattern[] = "/tmp/sdbox-card.XXXXXX";
-  if (::mkdtemp(pattern) == nullptr) return fail("cannot create a private directory in /tmp");
+  const char* temporary_root = std::getenv("TMPDIR");
+  std::string pattern = std::string(temporary_root != nullptr && *temporary_root != '\0' ? temporary_root : "/tmp") +
+                        "/sdbox-card.XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) return fail("cannot create a private directory in " + pattern);
   const std::filesystem::path directory(pattern);
   if (state.empty()) state = (directory / "card.json").string();
 

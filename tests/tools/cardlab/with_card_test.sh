@@ -30,15 +30,15 @@ case "${1:?which case}" in
     work=$(mktemp -d /tmp/sdbox-wc.XXXXXX)
     trap 'rm -rf "$work"' EXIT
     echo '{}' > "$work/card.json"
+    mkdir "$work/tmp"
     set +e
-    message=$("$top/tools/with-card" --demo --state "$work/card.json" -- true 2>&1)
+    message=$(TMPDIR="$work/tmp" "$top/tools/with-card" --demo --state "$work/card.json" -- true 2>&1)
     status=$?
     set -e
     [[ $status -ne 0 ]] || fail "--demo over an existing card must be refused"
     grep -q "already exists" <<<"$message" || fail "unclear refusal: $message"
     [[ "$(cat "$work/card.json")" == "{}" ]] || fail "existing state was modified"
-    [[ -z "$(find /tmp -maxdepth 1 -name 'sdbox-card.*' -newer "$work/card.json" 2>/dev/null)" ]] ||
-      fail "a private directory was left behind"
+    [[ -z "$(ls -A "$work/tmp")" ]] || fail "a private directory was left behind"
     ;;
   corrupt_state_is_refused)
     work=$(mktemp -d /tmp/sdbox-wc.XXXXXX)
