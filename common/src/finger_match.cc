@@ -4,35 +4,19 @@
 #include <array>
 #include <cmath>
 #include <numbers>
+#include <tuple>
 
 namespace sdbox::finger {
 
 namespace {
 
 constexpr float kPi = std::numbers::pi_v<float>;
-constexpr int kNeighbours = 6;
-constexpr std::size_t kAlignmentCandidates = 24;
-// Tolerances in compact units (0.1 mm) and radians.
-constexpr float kNeighbourDistanceSlack = 6.0f;      // plus 10 % of the distance
-constexpr float kNeighbourAngleSlack = 0.35f;
-constexpr float kPairDistance = 15.0f;                // 1.5 mm after alignment
-constexpr float kPairAngle = 0.5f;                    // about 29 degrees
-constexpr float kOverlapRadius = 30.0f;               // 3 mm: a minutia this close to the other print is in the overlap
-constexpr int kMinimumOverlap = 12;
 
 struct Point {
   float x;
   float y;
   float theta;
 };
-
-struct Neighbour {
-  float distance;
-  float direction;  // where the neighbour lies, relative to the minutia's own direction
-  float rotation;   // the neighbour's direction relative to the minutia's
-};
-
-using Structure = std::array<Neighbour, kNeighbours>;
 
 float wrap(float angle) {
   while (angle > kPi) angle -= 2 * kPi;
@@ -45,153 +29,214 @@ std::vector<Point> to_points(const std::vector<CompactMinutia>& minutiae) {
   points.reserve(minutiae.size());
   for (const auto& m : minutiae) {
     // ISO angles turn counter-clockwise as seen on the image; with y pointing down that is
-    // clockwise in the x/y frame the rotations below use, hence the sign.
+    // clockwise in the x/y frame used for positions, hence the sign.
     points.push_back({static_cast<float>(m.x), static_cast<float>(m.y),
                       -static_cast<float>(m.angle) * 2 * kPi / static_cast<float>(kAngleSteps)});
   }
   return points;
 }
 
-/// The nearest neighbours of each minutia, described in its own frame (rotation invariant).
-std::vector<Structure> local_structures(const std::vector<Point>& points, std::vector<int>& counts) {
-  std::vector<Structure> structures(points.size());
-  counts.assign(points.size(), 0);
-  std::vector<std::pair<float, std::size_t>> by_distance;
-  for (std::size_t i = 0; i < points.size(); ++i) {
-    by_distance.clear();
-    for (std::size_t j = 0; j < points.size(); ++j) {
-      if (i == j) continue;
-      by_distance.emplace_back(std::hypot(points[j].x - points[i].x, points[j].y - points[i].y), j);
-    }
-    const std::size_t take = std::min<std::size_t>(kNeighbours, by_distance.size());
-    std::partial_sort(by_distance.begin(), by_distance.begin() + static_cast<std::ptrdiff_t>(take), by_distance.end());
-    for (std::size_t k = 0; k < take; ++k) {
-      const Point& n = points[by_distance[k].second];
-      structures[i][k] = {by_distance[k].first,
-                          wrap(std::atan2(n.y - points[i].y, n.x - points[i].x) - points[i].theta),
-                          wrap(n.theta - points[i].theta)};
-    }
-    counts[i] = static_cast<int>(take);
-  }
-  return structures;
-}
+// Minutia Cylinder-Code (Cappelli, Ferrara, Maltoni, IEEE TPAMI 2010): each minutia is described
+// by a cylinder of cells around it, in its own frame, recording which directions neighbouring
+// minutiae have where. Cylinders compare without any alignment, so distortion and partial
+// overlap hurt far less than with one global alignment. Lengths below are compact units
+// (0.1 mm); the paper's 500 dpi values are scaled by 0.508.
 
-/// How many neighbours of two local structures agree (greedy, one to one).
-int structure_similarity(const Structure& a, int a_count, const Structure& b, int b_count) {
-  std::array<bool, kNeighbours> used{};
-  int agreeing = 0;
-  for (int i = 0; i < a_count; ++i) {
-    for (int j = 0; j < b_count; ++j) {
-      if (used[static_cast<std::size_t>(j)]) continue;
-      const Neighbour& p = a[static_cast<std::size_t>(i)];
-      const Neighbour& q = b[static_cast<std::size_t>(j)];
-      if (std::abs(p.distance - q.distance) > kNeighbourDistanceSlack + 0.1f * p.distance) continue;
-      if (std::abs(wrap(p.direction - q.direction)) > kNeighbourAngleSlack) continue;
-      if (std::abs(wrap(p.rotation - q.rotation)) > kNeighbourAngleSlack) continue;
-      used[static_cast<std::size_t>(j)] = true;
-      ++agreeing;
-      break;
-    }
-  }
-  return agreeing;
-}
+constexpr int kCellsAcross = 16;
+constexpr int kDirectionCells = 6;
+constexpr int kCells = kCellsAcross * kCellsAcross * kDirectionCells;
+constexpr float kCylinderRadius = 35.6f;                    // R = 70 px
+constexpr float kSpatialSigma = 4.74f;                      // 28/3 px
+constexpr float kDirectionalSigma = 2 * kPi / 9;
+constexpr float kHullMargin = 25.4f;                        // Omega = 50 px
+constexpr float kSigmoidMu = 0.01f;
+constexpr float kSigmoidTau = 400.0f;
+constexpr float kValidCellShare = 0.75f;
+constexpr float kCommonCellShare = 0.60f;
+constexpr int kMinimumContributors = 2;
+constexpr float kMaxDirectionDifference = kPi / 2;
 
-struct Alignment {
-  int paired = 0;
-  int reference_in_overlap = 0;
-  int probe_in_overlap = 0;
+struct Cylinder {
+  std::array<float, kCells> value{};
+  std::array<bool, kCellsAcross * kCellsAcross> valid{};
+  bool usable = false;
 };
 
-/// Places every probe minutia with a rotation and a translation (probe frame -> reference frame).
-void transform(const std::vector<Point>& probe, float rotation, float tx, float ty, std::vector<Point>& moved) {
-  const float c = std::cos(rotation);
-  const float s = std::sin(rotation);
-  moved.resize(probe.size());
-  for (std::size_t q = 0; q < probe.size(); ++q) {
-    moved[q] = {c * probe[q].x - s * probe[q].y + tx, s * probe[q].x + c * probe[q].y + ty, probe[q].theta + rotation};
-  }
-}
-
-/// Pairs moved probe minutiae with reference minutiae one to one (nearest first) and counts
-/// how many of each side lie where the two prints overlap.
-Alignment pair_up(const std::vector<Point>& reference, const std::vector<Point>& moved,
-                  std::vector<std::array<float, 3>>& candidates, std::vector<std::pair<std::size_t, std::size_t>>& pairs) {
-  candidates.clear();
-  pairs.clear();
-  Alignment result;
-  std::vector<bool> reference_covered(reference.size()), probe_covered(moved.size());
-  for (std::size_t q = 0; q < moved.size(); ++q) {
-    for (std::size_t r = 0; r < reference.size(); ++r) {
-      const float ex = reference[r].x - moved[q].x;
-      const float ey = reference[r].y - moved[q].y;
-      const float distance_squared = ex * ex + ey * ey;
-      if (distance_squared <= kOverlapRadius * kOverlapRadius) {
-        reference_covered[r] = true;
-        probe_covered[q] = true;
+std::vector<Cylinder> cylinders(const std::vector<Point>& points) {
+  std::vector<Cylinder> result(points.size());
+  const float cell = 2 * kCylinderRadius / kCellsAcross;
+  const float spatial_norm = 1.0f / (kSpatialSigma * std::sqrt(2 * kPi));
+  const float directional_norm = 1.0f / (kDirectionalSigma * std::sqrt(2 * kPi));
+  const float direction_cell = 2 * kPi / kDirectionCells;
+  std::vector<std::pair<std::size_t, float>> near;
+  for (std::size_t m = 0; m < points.size(); ++m) {
+    Cylinder& cylinder = result[m];
+    const float c = std::cos(points[m].theta), s = std::sin(points[m].theta);
+    int valid_cells = 0, possible_cells = 0;
+    std::vector<bool> contributed(points.size());
+    for (int i = 0; i < kCellsAcross; ++i) {
+      for (int j = 0; j < kCellsAcross; ++j) {
+        const float u = cell * (static_cast<float>(i) - (kCellsAcross - 1) / 2.0f);
+        const float v = cell * (static_cast<float>(j) - (kCellsAcross - 1) / 2.0f);
+        if (u * u + v * v > kCylinderRadius * kCylinderRadius) continue;
+        ++possible_cells;
+        const float x = points[m].x + c * u - s * v;
+        const float y = points[m].y + s * u + c * v;
+        // Cells away from every minutia lie outside the print: they say nothing.
+        near.clear();
+        bool inside = false;
+        for (std::size_t t = 0; t < points.size(); ++t) {
+          const float dx = points[t].x - x, dy = points[t].y - y;
+          const float d2 = dx * dx + dy * dy;
+          if (d2 <= kHullMargin * kHullMargin) inside = true;
+          if (t != m && d2 <= 9 * kSpatialSigma * kSpatialSigma) {
+            near.emplace_back(t, spatial_norm * std::exp(-d2 / (2 * kSpatialSigma * kSpatialSigma)));
+          }
+        }
+        if (!inside) continue;
+        cylinder.valid[static_cast<std::size_t>(i * kCellsAcross + j)] = true;
+        ++valid_cells;
+        for (int k = 0; k < kDirectionCells; ++k) {
+          const float cell_direction = -kPi + (static_cast<float>(k) + 0.5f) * direction_cell;
+          float sum = 0;
+          for (const auto& [t, spatial] : near) {
+            const float relative = wrap(points[m].theta - points[t].theta);
+            const float d = wrap(cell_direction - relative);
+            sum += spatial * directional_norm * direction_cell * std::exp(-d * d / (2 * kDirectionalSigma * kDirectionalSigma));
+            contributed[t] = true;
+          }
+          cylinder.value[static_cast<std::size_t>((i * kCellsAcross + j) * kDirectionCells + k)] =
+              1.0f / (1.0f + std::exp(-kSigmoidTau * (sum - kSigmoidMu)));
+        }
       }
-      if (distance_squared > kPairDistance * kPairDistance) continue;
-      if (std::abs(wrap(reference[r].theta - moved[q].theta)) > kPairAngle) continue;
-      candidates.push_back({distance_squared, static_cast<float>(r), static_cast<float>(q)});
     }
+    const int contributors = static_cast<int>(std::count(contributed.begin(), contributed.end(), true));
+    cylinder.usable = static_cast<float>(valid_cells) >= kValidCellShare * static_cast<float>(possible_cells) &&
+                      contributors >= kMinimumContributors;
   }
-  std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) { return a[0] < b[0]; });
-  std::vector<bool> reference_used(reference.size()), probe_used(moved.size());
-  for (const auto& candidate : candidates) {
-    const auto r = static_cast<std::size_t>(candidate[1]);
-    const auto q = static_cast<std::size_t>(candidate[2]);
-    if (reference_used[r] || probe_used[q]) continue;
-    reference_used[r] = probe_used[q] = true;
-    pairs.emplace_back(r, q);
-  }
-  result.paired = static_cast<int>(pairs.size());
-  result.reference_in_overlap = static_cast<int>(std::count(reference_covered.begin(), reference_covered.end(), true));
-  result.probe_in_overlap = static_cast<int>(std::count(probe_covered.begin(), probe_covered.end(), true));
   return result;
 }
 
-/// Starts from the alignment that puts probe[j] on reference[i] (rotation from their
-/// directions), then refits rotation and translation by least squares over the pairs found and
-/// pairs again: one minutia's direction is too noisy to place the far side of a print.
-Alignment align(const std::vector<Point>& reference, const std::vector<Point>& probe, std::size_t i, std::size_t j,
-                std::vector<Point>& moved, std::vector<std::array<float, 3>>& candidates) {
-  float rotation = wrap(reference[i].theta - probe[j].theta);
-  float tx = reference[i].x - (std::cos(rotation) * probe[j].x - std::sin(rotation) * probe[j].y);
-  float ty = reference[i].y - (std::sin(rotation) * probe[j].x + std::cos(rotation) * probe[j].y);
-  std::vector<std::pair<std::size_t, std::size_t>> pairs;
-  transform(probe, rotation, tx, ty, moved);
-  Alignment best = pair_up(reference, moved, candidates, pairs);
-  for (int refinement = 0; refinement < 2 && pairs.size() >= 3; ++refinement) {
-    float rx = 0, ry = 0, px = 0, py = 0;
-    for (const auto& [r, q] : pairs) {
-      rx += reference[r].x, ry += reference[r].y, px += probe[q].x, py += probe[q].y;
+float cylinder_similarity(const Cylinder& a, const Point& pa, const Cylinder& b, const Point& pb, int possible_cells) {
+  if (!a.usable || !b.usable) return 0;
+  if (std::abs(wrap(pa.theta - pb.theta)) > kMaxDirectionDifference) return 0;
+  int common = 0;
+  float aa = 0, bb = 0, diff = 0;
+  for (std::size_t cell = 0; cell < a.valid.size(); ++cell) {
+    if (!a.valid[cell] || !b.valid[cell]) continue;
+    ++common;
+    for (int k = 0; k < kDirectionCells; ++k) {
+      const float x = a.value[cell * kDirectionCells + static_cast<std::size_t>(k)];
+      const float y = b.value[cell * kDirectionCells + static_cast<std::size_t>(k)];
+      aa += x * x;
+      bb += y * y;
+      diff += (x - y) * (x - y);
     }
-    const float n = static_cast<float>(pairs.size());
-    rx /= n, ry /= n, px /= n, py /= n;
-    float dot = 0, cross = 0;
-    for (const auto& [r, q] : pairs) {
-      const float ax = probe[q].x - px, ay = probe[q].y - py;
-      const float bx = reference[r].x - rx, by = reference[r].y - ry;
-      dot += ax * bx + ay * by;
-      cross += ax * by - ay * bx;
-    }
-    rotation = std::atan2(cross, dot);
-    tx = rx - (std::cos(rotation) * px - std::sin(rotation) * py);
-    ty = ry - (std::sin(rotation) * px + std::cos(rotation) * py);
-    transform(probe, rotation, tx, ty, moved);
-    const Alignment refined = pair_up(reference, moved, candidates, pairs);
-    if (refined.paired < best.paired) break;
-    best = refined;
   }
-  return best;
+  if (static_cast<float>(common) < kCommonCellShare * static_cast<float>(possible_cells)) return 0;
+  const float norms = std::sqrt(aa) + std::sqrt(bb);
+  if (norms <= 0) return 0;
+  return 1.0f - std::sqrt(diff) / norms;
 }
 
-/// Paired minutiae squared over the product of those that could have paired (the ones in the
-/// overlap, but never fewer than kMinimumOverlap so that a tiny overlap cannot score high).
-int score_of(const Alignment& alignment) {
-  const double paired = alignment.paired;
-  const double reference = std::max(alignment.reference_in_overlap, kMinimumOverlap);
-  const double probe = std::max(alignment.probe_in_overlap, kMinimumOverlap);
-  return std::min(100, static_cast<int>(std::lround(100.0 * paired * paired / (reference * probe))));
+int possible_cell_count() {
+  const float cell = 2 * kCylinderRadius / kCellsAcross;
+  int count = 0;
+  for (int i = 0; i < kCellsAcross; ++i) {
+    for (int j = 0; j < kCellsAcross; ++j) {
+      const float u = cell * (static_cast<float>(i) - (kCellsAcross - 1) / 2.0f);
+      const float v = cell * (static_cast<float>(j) - (kCellsAcross - 1) / 2.0f);
+      count += u * u + v * v <= kCylinderRadius * kCylinderRadius;
+    }
+  }
+  return count;
+}
+
+/// Z of the paper: close to 1 when `value` is well below `mu`, close to 0 well above it.
+float falling(float value, float mu, float tau) { return 1.0f / (1.0f + std::exp(tau * (value - mu))); }
+
+/// How well two minutia pairs agree with each other geometrically: the distance between the
+/// two minutiae, their relative direction and the direction of the segment joining them should
+/// be the same in both prints.
+float compatibility(const Point& a1, const Point& a2, const Point& b1, const Point& b2) {
+  const float da = std::hypot(a2.x - a1.x, a2.y - a1.y);
+  const float db = std::hypot(b2.x - b1.x, b2.y - b1.y);
+  const float relative_a = wrap(a1.theta - a2.theta);
+  const float relative_b = wrap(b1.theta - b2.theta);
+  const float segment_a = wrap(a1.theta - std::atan2(a2.y - a1.y, a2.x - a1.x));
+  const float segment_b = wrap(b1.theta - std::atan2(b2.y - b1.y, b2.x - b1.x));
+  constexpr float kDistanceMu = 2.54f;   // 5 px
+  constexpr float kDistanceTau = 3.15f;  // 8/5 per px
+  constexpr float kAngleMu = kPi / 12;
+  constexpr float kAngleTau = 30.0f;
+  return falling(std::abs(da - db), kDistanceMu, kDistanceTau) *
+         falling(std::abs(wrap(relative_a - relative_b)), kAngleMu, kAngleTau) *
+         falling(std::abs(wrap(segment_a - segment_b)), kAngleMu, kAngleTau);
+}
+
+/// Local Similarity Sort with Relaxation: the best one-to-one local similarities are relaxed by
+/// their geometric agreement with each other (genuine pairs agree, chance pairs do not); the
+/// score is the mean relaxed similarity of the pairs that kept most of theirs.
+Comparison cylinder_compare(const std::vector<Point>& reference, const std::vector<Point>& probe) {
+  Comparison result;
+  const auto a = cylinders(reference);
+  const auto b = cylinders(probe);
+  const int possible = possible_cell_count();
+  std::vector<std::tuple<float, std::size_t, std::size_t>> similarities;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    for (std::size_t j = 0; j < b.size(); ++j) {
+      const float similarity = cylinder_similarity(a[i], reference[i], b[j], probe[j], possible);
+      if (similarity > 0) similarities.emplace_back(similarity, i, j);
+    }
+  }
+  std::sort(similarities.begin(), similarities.end(), [](const auto& x, const auto& y) { return std::get<0>(x) > std::get<0>(y); });
+  const std::size_t smaller = std::min(reference.size(), probe.size());
+  const int wanted = 4 + static_cast<int>(std::lround(8.0 / (1.0 + std::exp(-0.4 * (static_cast<double>(smaller) - 30.0)))));
+  struct Pair {
+    std::size_t a, b;
+    float initial, relaxed;
+  };
+  std::vector<Pair> pairs;
+  std::vector<bool> used_a(a.size()), used_b(b.size());
+  for (const auto& [similarity, i, j] : similarities) {
+    if (pairs.size() == smaller) break;
+    if (used_a[i] || used_b[j]) continue;
+    used_a[i] = used_b[j] = true;
+    pairs.push_back({i, j, similarity, similarity});
+  }
+  if (pairs.size() < 2) return result;
+  const std::size_t n = pairs.size();
+  std::vector<float> rho(n * n, 0.0f);
+  for (std::size_t t = 0; t < n; ++t) {
+    for (std::size_t k = t + 1; k < n; ++k) {
+      rho[t * n + k] = rho[k * n + t] =
+          compatibility(reference[pairs[t].a], reference[pairs[k].a], probe[pairs[t].b], probe[pairs[k].b]);
+    }
+  }
+  constexpr int kIterations = 5;
+  constexpr float kKeep = 0.5f;
+  std::vector<float> next(n);
+  for (int iteration = 0; iteration < kIterations; ++iteration) {
+    for (std::size_t t = 0; t < n; ++t) {
+      float support = 0;
+      for (std::size_t k = 0; k < n; ++k) {
+        if (k != t) support += rho[t * n + k] * pairs[k].relaxed;
+      }
+      next[t] = kKeep * pairs[t].relaxed + (1 - kKeep) * support / static_cast<float>(n - 1);
+    }
+    for (std::size_t t = 0; t < n; ++t) pairs[t].relaxed = next[t];
+  }
+  std::sort(pairs.begin(), pairs.end(), [](const Pair& x, const Pair& y) {
+    return x.relaxed / x.initial > y.relaxed / y.initial;  // efficiency
+  });
+  const std::size_t taken = std::min<std::size_t>(static_cast<std::size_t>(wanted), n);
+  double sum = 0;
+  for (std::size_t t = 0; t < taken; ++t) sum += pairs[t].relaxed;
+  result.paired = static_cast<int>(taken);
+  // Relaxed similarities are small (most candidate pairs lend little support); the square root
+  // spreads them over 0..100 so integer scores keep their resolution. Order is unchanged.
+  result.score = std::clamp(static_cast<int>(std::lround(100.0 * std::sqrt(std::max(0.0, sum / wanted)))), 0, 100);
+  return result;
 }
 
 }  // namespace
@@ -199,42 +244,7 @@ int score_of(const Alignment& alignment) {
 Comparison compare(const std::vector<CompactMinutia>& reference, const std::vector<CompactMinutia>& probe) {
   Comparison result;
   if (reference.size() < 2 || probe.size() < 2) return result;
-  const auto reference_points = to_points(reference);
-  const auto probe_points = to_points(probe);
-  std::vector<int> reference_counts, probe_counts;
-  const auto reference_structures = local_structures(reference_points, reference_counts);
-  const auto probe_structures = local_structures(probe_points, probe_counts);
-
-  // Local agreement proposes alignments; the global pairing under each decides.
-  struct Candidate {
-    int similarity;
-    std::size_t reference;
-    std::size_t probe;
-  };
-  std::vector<Candidate> candidates;
-  for (std::size_t i = 0; i < reference_points.size(); ++i) {
-    for (std::size_t j = 0; j < probe_points.size(); ++j) {
-      const int similarity = structure_similarity(reference_structures[i], reference_counts[i], probe_structures[j],
-                                                  probe_counts[j]);
-      if (similarity >= 2) candidates.push_back({similarity, i, j});
-    }
-  }
-  const std::size_t keep = std::min(kAlignmentCandidates, candidates.size());
-  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(keep), candidates.end(),
-                    [](const Candidate& a, const Candidate& b) { return a.similarity > b.similarity; });
-  std::vector<std::array<float, 3>> scratch;
-  std::vector<Point> moved;
-  for (std::size_t k = 0; k < keep; ++k) {
-    const Alignment alignment =
-        align(reference_points, probe_points, candidates[k].reference, candidates[k].probe, moved, scratch);
-    // The alignment that pairs the most decides; scoring each one and keeping the best would
-    // hand impostors their luckiest small overlap.
-    const int score = score_of(alignment);
-    if (alignment.paired > result.paired || (alignment.paired == result.paired && score > result.score)) {
-      result.score = score;
-      result.paired = alignment.paired;
-    }
-  }
+  result = cylinder_compare(to_points(reference), to_points(probe));
   result.match = result.score >= kMatchThreshold;
   return result;
 }

@@ -5,19 +5,20 @@
 #include <vector>
 
 /// The comparison the card performs (on-card comparison): a compact-card probe against a
-/// compact-card reference. Lives in common so the card emulator and the benchmarks run the same
+/// compact-card reference, with Minutia Cylinder-Code local descriptors consolidated by Local
+/// Similarity Sort with Relaxation (Cappelli, Ferrara, Maltoni, IEEE TPAMI 2010). Lives in common so the card emulator and the benchmarks run the same
 /// code a box relies on.
 namespace sdbox::finger {
 
 struct Comparison {
   int score = 0;       ///< 0..100
-  int paired = 0;      ///< minutiae paired under the best alignment
+  int paired = 0;      ///< minutia pairs the score rests on
   bool match = false;  ///< score >= kMatchThreshold
 };
 
 /// The product decision threshold on `score`, chosen for a low false match rate on the shared
 /// FVC sets (tools/bench-fingerprint prints the FMR it gives and the threshold FMR 0.1 % needs).
-inline constexpr int kMatchThreshold = 44;
+inline constexpr int kMatchThreshold = 19;
 
 Comparison compare(const std::vector<CompactMinutia>& reference, const std::vector<CompactMinutia>& probe);
 
