@@ -1,16 +1,19 @@
 // sdboxctl: the SD-Box administration tool. For now: card authorities and card personalisation.
 #include "card_personalisation.hpp"
+#include "finger_enrolment.hpp"
 
 #include "card/pcsc_card_reader.hpp"
 #include "card/piv_client.hpp"
 
 #include "sdbox/common/crypto.hpp"
+#include "sdbox/common/image.hpp"
 #include "sdbox/common/log.hpp"
 #include "sdbox/common/piv.hpp"
 #include "sdbox/common/terminal.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <iostream>
@@ -69,8 +72,45 @@ int main(int argc, char** argv) {
   card_init->add_option("--reader", reader_prefix, "use the first reader whose name starts with this");
   card_init->add_flag("--quiet", quiet, "print nothing on success");
   card_init->add_flag("--json", json, "print the result as JSON");
+  auto* enrol = card_command->add_subcommand(
+      "enrol-finger", "capture a finger several times and store the best reference on the card (at most two fingers)");
+  std::string finger_name = "right-index";
+  std::vector<std::string> image_paths;
+  double image_dpi = 500;
+  enrol->add_option("--finger", finger_name, "which finger: right-index, left-thumb, ...");
+  enrol->add_option("--images", image_paths, "captures as image files (TIFF or PGM), one per capture")->required();
+  enrol->add_option("--dpi", image_dpi, "resolution of the images")->check(CLI::Range(250.0, 2000.0));
+  enrol->add_option("--management-key", management_key_hex, "the card's 3DES management key (hex)");
+  enrol->add_option("--reader", reader_prefix, "use the first reader whose name starts with this");
   CLI11_PARSE(app, argc, argv);
   log::init("sdboxctl", level);
+
+  if (*enrol) {
+    auto position = ctl::finger_position_from_name(finger_name);
+    if (!position) return fail(position.error());
+    ctl::EnrolmentOptions options;
+    options.finger_position = *position;
+    options.captures = static_cast<int>(image_paths.size());
+    if (!from_hex(management_key_hex, options.management_key)) {
+      return fail(make_error(ErrorCategory::usage, "--management-key is not hex"));
+    }
+    std::size_t next = 0;
+    auto from_files = [&]() -> Result<GrayImage> {
+      auto image = read_image(image_paths.at(next++), image_dpi);
+      if (image) image->dpi = image_dpi;
+      return image;
+    };
+    boost::asio::io_context unused;
+    auto reader = firmware::PcscCardReader::create({unused.get_executor(), reader_prefix, true});
+    auto channel = reader->connect();
+    if (!channel) return fail(channel.error());
+    firmware::PivClient card(**channel);
+    auto enrolled = ctl::enrol_finger(card, from_files, options);
+    if (!enrolled) return fail(enrolled.error());
+    std::cout << finger_name << " enrolled as reference " << fmt::format("{:02X}", enrolled->reference) << ": "
+              << enrolled->minutiae << " minutiae, best of " << enrolled->captures_used << " usable captures\n";
+    return 0;
+  }
 
   if (*ca_init) {
     if (auto made = ctl::create_ca({ca_dir}, ca_name, std::chrono::hours(24 * ca_days)); !made) return fail(made.error());
