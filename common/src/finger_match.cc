@@ -44,7 +44,8 @@ std::vector<Point> to_points(const std::vector<CompactMinutia>& minutiae) {
 
 constexpr int kCellsAcross = 16;
 constexpr int kDirectionCells = 6;
-constexpr int kCells = kCellsAcross * kCellsAcross * kDirectionCells;
+constexpr std::size_t kSpatialCells = static_cast<std::size_t>(kCellsAcross) * kCellsAcross;
+constexpr std::size_t kCells = kSpatialCells * kDirectionCells;
 constexpr float kCylinderRadius = 35.6f;                    // R = 70 px
 constexpr float kSpatialSigma = 4.74f;                      // 28/3 px
 constexpr float kDirectionalSigma = 2 * kPi / 9;
@@ -58,7 +59,7 @@ constexpr float kMaxDirectionDifference = kPi / 2;
 
 struct Cylinder {
   std::array<float, kCells> value{};
-  std::array<bool, kCellsAcross * kCellsAcross> valid{};
+  std::array<bool, kSpatialCells> valid{};
   bool usable = false;
 };
 
@@ -94,7 +95,8 @@ std::vector<Cylinder> cylinders(const std::vector<Point>& points) {
           }
         }
         if (!inside) continue;
-        cylinder.valid[static_cast<std::size_t>(i * kCellsAcross + j)] = true;
+        const auto cell_index = static_cast<std::size_t>(i) * kCellsAcross + static_cast<std::size_t>(j);
+        cylinder.valid[cell_index] = true;
         ++valid_cells;
         for (int k = 0; k < kDirectionCells; ++k) {
           const float cell_direction = -kPi + (static_cast<float>(k) + 0.5f) * direction_cell;
@@ -105,7 +107,7 @@ std::vector<Cylinder> cylinders(const std::vector<Point>& points) {
             sum += spatial * directional_norm * direction_cell * std::exp(-d * d / (2 * kDirectionalSigma * kDirectionalSigma));
             contributed[t] = true;
           }
-          cylinder.value[static_cast<std::size_t>((i * kCellsAcross + j) * kDirectionCells + k)] =
+          cylinder.value[cell_index * kDirectionCells + static_cast<std::size_t>(k)] =
               1.0f / (1.0f + std::exp(-kSigmoidTau * (sum - kSigmoidMu)));
         }
       }

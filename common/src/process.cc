@@ -51,7 +51,12 @@ ChildPlan plan_child(const ProcessSpec& spec) {
   merged.erase("LISTEN_PID");
   merged.erase("LISTEN_FDNAMES");
   if (spec.listen_fd) merged["LISTEN_FDS"] = "1";
-  for (const auto& [name, value] : merged) plan.environment_storage.push_back(name + "=" + value);
+  for (const auto& [name, value] : merged) {
+    std::string entry = name;
+    entry += '=';
+    entry += value;
+    plan.environment_storage.push_back(std::move(entry));
+  }
   if (spec.listen_fd) plan.environment_storage.emplace_back("LISTEN_PID=" + std::string(20, '\0'));
   for (auto& entry : plan.environment_storage) plan.environment.push_back(entry.data());
   plan.environment.push_back(nullptr);

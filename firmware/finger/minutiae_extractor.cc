@@ -12,6 +12,12 @@ namespace {
 
 constexpr float kPi = std::numbers::pi_v<float>;
 
+/// Element `i` of a buffer indexed with signed arithmetic.
+template <class Buffer>
+auto& tap(Buffer& buffer, int i) {
+  return buffer[static_cast<std::size_t>(i)];
+}
+
 /// A float image; reads outside are clamped to the edge.
 struct Field {
   int width = 0;
@@ -66,8 +72,8 @@ std::vector<float> gaussian_kernel(double sigma) {
   std::vector<float> kernel(static_cast<std::size_t>(2 * radius + 1));
   float sum = 0;
   for (int i = -radius; i <= radius; ++i) {
-    kernel[static_cast<std::size_t>(i + radius)] = static_cast<float>(std::exp(-i * i / (2 * sigma * sigma)));
-    sum += kernel[static_cast<std::size_t>(i + radius)];
+    tap(kernel, i + radius) = static_cast<float>(std::exp(-i * i / (2 * sigma * sigma)));
+    sum += tap(kernel, i + radius);
   }
   for (auto& k : kernel) k /= sum;
   return kernel;
@@ -113,14 +119,14 @@ Field blur(const Field& in, double sigma) {
   for (int y = 0; y < in.height; ++y) {
     for (int x = 0; x < in.width; ++x) {
       float sum = 0;
-      for (int k = -radius; k <= radius; ++k) sum += kernel[static_cast<std::size_t>(k + radius)] * in.clamped(x + k, y);
+      for (int k = -radius; k <= radius; ++k) sum += tap(kernel, k + radius) * in.clamped(x + k, y);
       horizontal.at(x, y) = sum;
     }
   }
   for (int y = 0; y < in.height; ++y) {
     for (int x = 0; x < in.width; ++x) {
       float sum = 0;
-      for (int k = -radius; k <= radius; ++k) sum += kernel[static_cast<std::size_t>(k + radius)] * horizontal.clamped(x, y + k);
+      for (int k = -radius; k <= radius; ++k) sum += tap(kernel, k + radius) * horizontal.clamped(x, y + k);
       out.at(x, y) = sum;
     }
   }
@@ -320,16 +326,17 @@ Field ridge_period(const Field& image, const OrientationField& field, const Mask
       for (int k = 0; k < kLength; ++k) {
         float sum = 0;
         for (int j = 0; j < kWidth; ++j) {
-          const float along = static_cast<float>(j - kWidth / 2), across = static_cast<float>(k - kLength / 2);
+          const float along = static_cast<float>(j) - static_cast<float>(kWidth) / 2;
+          const float across = static_cast<float>(k) - static_cast<float>(kLength) / 2;
           sum += image.bilinear(static_cast<float>(cx) + along * dx + across * nx, static_cast<float>(cy) + along * dy + across * ny);
         }
-        signature[static_cast<std::size_t>(k)] = sum / kWidth;
+        tap(signature, k) = sum / kWidth;
       }
       // Distances between successive maxima.
       std::vector<int> peaks;
       for (int k = 1; k + 1 < kLength; ++k) {
-        const float v = signature[static_cast<std::size_t>(k)];
-        if (v > signature[static_cast<std::size_t>(k - 1)] && v >= signature[static_cast<std::size_t>(k + 1)]) peaks.push_back(k);
+        const float v = tap(signature, k);
+        if (v > tap(signature, k - 1) && v >= tap(signature, k + 1)) peaks.push_back(k);
       }
       if (peaks.size() < 2) continue;
       const float value = static_cast<float>(peaks.back() - peaks.front()) / static_cast<float>(peaks.size() - 1);
@@ -374,7 +381,9 @@ Field enhance(const Field& image, const OrientationField& field, const Field& pe
     cosines[static_cast<std::size_t>(i)] = std::cos(static_cast<float>(i) * kPi / kAngleBins);
     sines[static_cast<std::size_t>(i)] = std::sin(static_cast<float>(i) * kPi / kAngleBins);
   }
-  auto bin_of = [&](float angle) { return static_cast<std::size_t>(static_cast<int>(angle / kPi * kAngleBins + 0.5f) % kAngleBins); };
+  auto bin_of = [&](float angle) {
+    return static_cast<std::size_t>(std::lround(angle / kPi * kAngleBins) % kAngleBins);
+  };
   const auto along = gaussian_kernel(along_sigma);
   const int along_radius = static_cast<int>(along.size() / 2);
 
@@ -385,7 +394,7 @@ Field enhance(const Field& image, const OrientationField& field, const Field& pe
       const std::size_t bin = bin_of(field.angle.at(x, y));
       float sum = 0;
       for (int t = -along_radius; t <= along_radius; ++t) {
-        sum += along[static_cast<std::size_t>(t + along_radius)] *
+        sum += tap(along, t + along_radius) *
                image.bilinear(static_cast<float>(x) + static_cast<float>(t) * cosines[bin], static_cast<float>(y) + static_cast<float>(t) * sines[bin]);
       }
       smoothed.at(x, y) = sum;
@@ -402,14 +411,14 @@ Field enhance(const Field& image, const OrientationField& field, const Field& pe
     float mean = 0, weight = 0;
     for (int t = -radius; t <= radius; ++t) {
       const float envelope = std::exp(-static_cast<float>(t * t) / (2 * sigma * sigma));
-      kernel[static_cast<std::size_t>(t + radius)] = envelope * std::cos(2 * kPi * static_cast<float>(t) / lambda);
-      mean += kernel[static_cast<std::size_t>(t + radius)];
+      tap(kernel, t + radius) = envelope * std::cos(2 * kPi * static_cast<float>(t) / lambda);
+      mean += tap(kernel, t + radius);
       weight += envelope;
     }
     // No response to flat grey: remove the DC part in proportion to the envelope.
     for (int t = -radius; t <= radius; ++t) {
       const float envelope = std::exp(-static_cast<float>(t * t) / (2 * sigma * sigma));
-      kernel[static_cast<std::size_t>(t + radius)] -= mean * envelope / weight;
+      tap(kernel, t + radius) -= mean * envelope / weight;
     }
     across[static_cast<std::size_t>(p)] = std::move(kernel);
   }
@@ -426,7 +435,7 @@ Field enhance(const Field& image, const OrientationField& field, const Field& pe
       const int radius = static_cast<int>(kernel.size() / 2);
       float sum = 0;
       for (int t = -radius; t <= radius; ++t) {
-        sum += kernel[static_cast<std::size_t>(t + radius)] *
+        sum += tap(kernel, t + radius) *
                smoothed.bilinear(static_cast<float>(x) + static_cast<float>(t) * nx, static_cast<float>(y) + static_cast<float>(t) * ny);
       }
       enhanced.at(x, y) = sum;
@@ -644,6 +653,7 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
         if (walks.size() < 3) continue;
         candidate.type = finger::MinutiaType::bifurcation;
         std::vector<float> directions;
+        directions.reserve(walks.size());
         for (const auto& walk : walks) {
           directions.push_back(std::atan2(static_cast<float>(walk.y - y), static_cast<float>(walk.x - x)));
         }

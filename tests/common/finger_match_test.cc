@@ -29,6 +29,7 @@ TEST(FingerMatch, GenuineImpressionsMatchAndImpostorsDoNotAtTheProductThreshold)
   int genuine_accepted = 0, impostor_accepted = 0, genuine_worst = 100, impostor_best = 0;
   constexpr int kFingers = 60;
   std::vector<std::vector<Minutia>> fingers;
+  fingers.reserve(kFingers);
   for (int i = 0; i < kFingers; ++i) fingers.push_back(random_finger(random, 30 + i % 20));
   for (int i = 0; i < kFingers; ++i) {
     const auto reference = card_template(impression(fingers[i], random));

@@ -33,6 +33,7 @@ TEST(FingerTemplate, MalformedTemplatesAreRefused) {
 
 TEST(FingerTemplate, QuantisesPrunesByQualityAndOrdersForTheCard) {
   std::vector<Minutia> minutiae;
+  minutiae.reserve(22);
   for (int i = 0; i < 20; ++i) {
     minutiae.push_back({1.0 + i * 0.5, 20.0 - i * 0.7, i * 0.3, MinutiaType::ending, i / 20.0});
   }

@@ -31,7 +31,7 @@ class FingerEnrolmentTest : public ::testing::Test {
   }
 
   /// A sensor that presents `finger` (or the fingers listed, one per capture).
-  std::function<Result<GrayImage>()> sensor(std::vector<std::uint32_t> fingers) {
+  std::function<Result<GrayImage>()> sensor(const std::vector<std::uint32_t>& fingers) {
     return [this, fingers]() -> Result<GrayImage> {
       const std::uint32_t capture = captures_++;
       const std::uint32_t finger = fingers[capture % fingers.size()];

@@ -50,7 +50,7 @@ class PivAppletTest : public ::testing::Test {
 
   /// What an enrolment station does: key on card, certificate from a fresh CA, PIN, PUK.
   Bytes personalise() {
-    const Bytes certificate = testing::personalise_test_card(*client_, dir_ / "ca", {"Test Researcher", "24681357", "11223344"});
+    Bytes certificate = testing::personalise_test_card(*client_, dir_ / "ca", {"Test Researcher", "24681357", "11223344"});
     applet_->reset();
     return certificate;
   }
