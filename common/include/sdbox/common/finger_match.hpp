@@ -18,7 +18,7 @@ struct Comparison {
 
 /// The product decision threshold on `score`, chosen for a low false match rate on the shared
 /// FVC sets (tools/bench-fingerprint prints the FMR it gives and the threshold FMR 0.1 % needs).
-inline constexpr int kMatchThreshold = 19;
+inline constexpr int kMatchThreshold = 18;
 
 Comparison compare(const std::vector<CompactMinutia>& reference, const std::vector<CompactMinutia>& probe);
 
