@@ -10,6 +10,9 @@
 
 namespace sdbox::testing {
 
+/// The whole content of a file (empty when it cannot be read).
+std::string read_file(const std::filesystem::path& path);
+
 /// Hex to bytes; a malformed literal fails the test.
 Bytes hex(std::string_view text);
 

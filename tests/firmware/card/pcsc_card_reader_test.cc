@@ -22,10 +22,7 @@ using testing::CardStack;
 using testing::TempDir;
 using Clock = std::chrono::steady_clock;
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using testing::read_file;
 
 class PcscCardTest : public ::testing::Test {
  protected:

@@ -19,10 +19,7 @@ namespace {
 
 using testing::TempDir;
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using testing::read_file;
 
 class CardPersonalisationTest : public ::testing::Test {
  protected:

@@ -26,10 +26,7 @@ using testing::hex;
 using testing::impression;
 using testing::random_finger;
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using testing::read_file;
 
 constexpr std::uint8_t kRightIndex = finger::position::kRight | finger::position::kIndex;
 constexpr std::uint8_t kLeftIndex = finger::position::kLeft | finger::position::kIndex;

@@ -25,10 +25,7 @@ using testing::default_management_key;
 using testing::hex;
 using testing::TempDir;
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using testing::read_file;
 
 class PivAppletTest : public ::testing::Test {
  protected:
