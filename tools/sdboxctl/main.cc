@@ -4,6 +4,7 @@
 
 #include "card/pcsc_card_reader.hpp"
 #include "card/piv_client.hpp"
+#include "finger/fprint_sensor.hpp"
 
 #include "sdbox/common/crypto.hpp"
 #include "sdbox/common/image.hpp"
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <iostream>
+#include <optional>
 
 namespace {
 
@@ -78,7 +80,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> image_paths;
   double image_dpi = 500;
   enrol->add_option("--finger", finger_name, "which finger: right-index, left-thumb, ...");
-  enrol->add_option("--images", image_paths, "captures as image files (TIFF or PGM), one per capture")->required();
+  bool from_sensor = false;
+  int sensor_captures = 4;
+  auto* images_option =
+      enrol->add_option("--images", image_paths, "captures as image files (TIFF or PGM), one per capture");
+  auto* sensor_option = enrol->add_flag("--sensor", from_sensor, "capture from the fingerprint sensor (libfprint)");
+  enrol->add_option("--captures", sensor_captures, "captures to take from the sensor")->check(CLI::Range(2, 10));
+  images_option->excludes(sensor_option);
+  enrol->require_option(1, 0);
   enrol->add_option("--dpi", image_dpi, "resolution of the images")->check(CLI::Range(250.0, 2000.0));
   enrol->add_option("--management-key", management_key_hex, "the card's 3DES management key (hex)");
   enrol->add_option("--reader", reader_prefix, "use the first reader whose name starts with this");
@@ -94,18 +103,44 @@ int main(int argc, char** argv) {
     if (!from_hex(management_key_hex, options.management_key)) {
       return fail(make_error(ErrorCategory::usage, "--management-key is not hex"));
     }
+    if (!from_sensor && image_paths.empty()) {
+      return fail(make_error(ErrorCategory::usage, "give --images FILE... or --sensor"));
+    }
+    boost::asio::io_context io;
+    std::unique_ptr<firmware::FprintSensor> sensor;
+    if (from_sensor) {
+      auto created = firmware::FprintSensor::create({io.get_executor(), image_dpi});
+      if (!created) return fail(created.error());
+      sensor = std::move(*created);
+      options.captures = sensor_captures;
+    }
     std::size_t next = 0;
-    auto from_files = [&]() -> Result<GrayImage> {
-      auto image = read_image(image_paths.at(next++), image_dpi);
-      if (image) image->dpi = image_dpi;
-      return image;
+    auto capture = [&]() -> Result<GrayImage> {
+      if (!sensor) {
+        auto image = read_image(image_paths.at(next++), image_dpi);
+        if (image) image->dpi = image_dpi;
+        return image;
+      }
+      std::cout << "place the " << finger_name << " on the sensor (" << ++next << "/" << options.captures << ")"
+                << std::endl;
+      std::optional<Result<GrayImage>> result;
+      sensor->capture([&](Result<GrayImage> image) { result.emplace(std::move(image)); });
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (!result && std::chrono::steady_clock::now() < deadline) {
+        io.run_for(std::chrono::milliseconds(20));
+        io.restart();
+      }
+      if (!result) {
+        sensor->cancel();
+        return make_error(ErrorCategory::usage, "no finger on the sensor within 60 s");
+      }
+      return std::move(*result);
     };
-    boost::asio::io_context unused;
-    auto reader = firmware::PcscCardReader::create({unused.get_executor(), reader_prefix, true});
+    auto reader = firmware::PcscCardReader::create({io.get_executor(), reader_prefix, true});
     auto channel = reader->connect();
     if (!channel) return fail(channel.error());
     firmware::PivClient card(**channel);
-    auto enrolled = ctl::enrol_finger(card, from_files, options);
+    auto enrolled = ctl::enrol_finger(card, capture, options);
     if (!enrolled) return fail(enrolled.error());
     std::cout << finger_name << " enrolled as reference " << fmt::format("{:02X}", enrolled->reference) << ": "
               << enrolled->minutiae << " minutiae, best of " << enrolled->captures_used << " usable captures\n";
