@@ -1,6 +1,7 @@
 // sdbox-bench-fingerprint: the FVC protocol on a folder of FFF_I images through the product
 // path (image -> our extractor -> compact-card template -> the card's comparison).
 #include "finger/minutiae_extractor.hpp"
+#include "libfprint_peer.hpp"
 
 #include "sdbox/common/finger_match.hpp"
 #include "sdbox/common/finger_template.hpp"
@@ -16,6 +17,8 @@
 #include <iostream>
 #include <map>
 #include <regex>
+#include <cstdlib>
+#include <unistd.h>
 
 namespace {
 
@@ -82,6 +85,8 @@ int main(int argc, char** argv) {
   app.add_option("folder", folder, "folder of FFF_I.tif images (FVC naming)")->required();
   app.add_option("--dpi", dpi, "resolution of the images")->check(CLI::Range(250.0, 2000.0));
   app.add_flag("--json", json, "print one JSON line");
+  bool skip_peer = false;
+  app.add_flag("--skip-libfprint", skip_peer, "do not measure libfprint's matcher (quicker tuning runs)");
   firmware::ExtractorOptions extractor;
   app.add_option("--orientation-sigma", extractor.orientation_sigma, "extractor tuning: orientation smoothing");
   app.add_option("--along-ridge-sigma", extractor.along_ridge_sigma, "extractor tuning: smoothing along ridges");
@@ -106,6 +111,8 @@ int main(int argc, char** argv) {
   }
 
   std::vector<Sample> samples;
+  std::vector<GrayImage> images;  // kept for the libfprint peer
+  images.reserve(paths.size());
   std::vector<double> extract_ms, match_ms;
   std::size_t refused = 0;
   const finger::CardTemplateRules rules;
@@ -119,6 +126,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     image->dpi = dpi;
+    images.push_back(*image);
     const auto start = Clock::now();
     auto extraction = firmware::extract_minutiae(*image, extractor);
     std::optional<std::vector<finger::CompactMinutia>> compact;
@@ -158,8 +166,27 @@ int main(int argc, char** argv) {
                              static_cast<double>(impostor.size());
   const double product_fnmr = static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [](int s) { return s < finger::kMatchThreshold; })) /
                               static_cast<double>(genuine.size());
+  std::optional<bench::PeerRates> peer;
+  if (!skip_peer) {
+    std::vector<bench::PeerImage> peer_images;
+    for (std::size_t i = 0; i < samples.size(); ++i) peer_images.push_back({samples[i].finger, samples[i].impression, &images[i]});
+    std::string socket_dir = (std::filesystem::temp_directory_path() / "sdbox-bench-XXXXXX").string();
+    if (::mkdtemp(socket_dir.data()) == nullptr) {
+      std::cerr << "bench-fingerprint: cannot create a temporary folder\n";
+      return 1;
+    }
+    auto rates = bench::measure_libfprint(peer_images, socket_dir);
+    std::filesystem::remove_all(socket_dir);
+    if (!rates) {
+      std::cerr << "bench-fingerprint: libfprint peer: " << rates.error().describe() << "\n";
+      return 1;
+    }
+    peer = *rates;
+  }
+  // Our FNMR at the FMR libfprint runs at: the like-for-like comparison of the two matchers.
+  const double fnmr_at_peer_fmr = peer ? fnmr_at_fmr(genuine, impostor, peer->fmr) : 0;
   if (json) {
-    std::cout << nlohmann::json{{"eer", eer},
+    nlohmann::json line{{"eer", eer},
                                 {"fnmr_at_fmr_1pct", fnmr1},
                                 {"fnmr_at_fmr_0_1pct", fnmr01},
                                 {"extract_ms_median", median(extract_ms)},
@@ -169,9 +196,18 @@ int main(int argc, char** argv) {
                                 {"images", samples.size()},
                                 {"refused_images", refused},
                                 {"genuine_pairs", genuine.size()},
-                                {"impostor_pairs", impostor.size()}}
-                     .dump()
-              << "\n";
+                                {"impostor_pairs", impostor.size()}};
+    if (peer) {
+      line["libfprint"] = {{"fmr", peer->fmr},
+                           {"fnmr", peer->fnmr},
+                           {"genuine_attempts", peer->genuine_attempts},
+                           {"impostor_attempts", peer->impostor_attempts},
+                           {"failed_enrolments", peer->failed_enrolments},
+                           {"retried_verifications", peer->retried_verifications},
+                           {"verify_ms_median", peer->verify_ms_median}};
+      line["fnmr_at_libfprint_fmr"] = fnmr_at_peer_fmr;
+    }
+    std::cout << line.dump() << "\n";
   } else {
     fmt::print("{}: {} images at {} dpi, {} genuine and {} impostor comparisons, {} images refused\n", folder,
                samples.size(), dpi, genuine.size(), impostor.size(), refused);
@@ -180,6 +216,13 @@ int main(int argc, char** argv) {
                100 * product_fnmr);
     fmt::print("  score threshold needed for FMR 0.1 %: {}\n", threshold_for_fmr(impostor, 0.001));
     fmt::print("  extraction median {:.1f} ms   comparison median {:.3f} ms\n", median(extract_ms), median(match_ms));
+    if (peer) {
+      fmt::print("libfprint (bozorth3, fixed threshold): FMR {:.2f} %  FNMR {:.2f} %  ({} genuine, {} impostor attempts, "
+                 "{} fingers not enrolled, {} probes asked to retry, verify median {:.1f} ms)\n",
+                 100 * peer->fmr, 100 * peer->fnmr, peer->genuine_attempts, peer->impostor_attempts,
+                 peer->failed_enrolments, peer->retried_verifications, peer->verify_ms_median);
+      fmt::print("  ours at libfprint's FMR: FNMR {:.2f} %\n", 100 * fnmr_at_peer_fmr);
+    }
   }
   return 0;
 }
