@@ -1,5 +1,7 @@
 #include "finger/minutiae_extractor.hpp"
 
+#include "sdbox/common/ridge_skeleton.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -43,15 +45,7 @@ struct Field {
   }
 };
 
-struct Mask {
-  int width = 0;
-  int height = 0;
-  std::vector<std::uint8_t> values;
-  Mask(int w, int h, std::uint8_t fill = 0) : width(w), height(h), values(static_cast<std::size_t>(w) * h, fill) {}
-  std::uint8_t& at(int x, int y) { return values[static_cast<std::size_t>(y) * width + x]; }
-  [[nodiscard]] std::uint8_t at(int x, int y) const { return values[static_cast<std::size_t>(y) * width + x]; }
-  [[nodiscard]] bool inside(int x, int y) const { return x >= 0 && y >= 0 && x < width && y < height; }
-};
+using Mask = finger::BinaryImage;
 
 Field resample(const GrayImage& image, double scale) {
   const int width = std::max(1, static_cast<int>(std::lround(image.width * scale)));
@@ -444,50 +438,9 @@ Field enhance(const Field& image, const OrientationField& field, const Field& pe
   return enhanced;
 }
 
-/// Zhang-Suen thinning of the ridge map to one-pixel-wide skeletons.
-void thin(Mask& ridges) {
-  std::vector<std::size_t> remove;
-  bool changed = true;
-  auto p = [&](int x, int y) -> int { return ridges.inside(x, y) ? ridges.at(x, y) : 0; };
-  while (changed) {
-    changed = false;
-    for (int step = 0; step < 2; ++step) {
-      remove.clear();
-      for (int y = 1; y < ridges.height - 1; ++y) {
-        for (int x = 1; x < ridges.width - 1; ++x) {
-          if (!ridges.at(x, y)) continue;
-          const int n[8] = {p(x, y - 1), p(x + 1, y - 1), p(x + 1, y), p(x + 1, y + 1),
-                            p(x, y + 1), p(x - 1, y + 1), p(x - 1, y), p(x - 1, y - 1)};
-          int neighbours = 0, transitions = 0;
-          for (int i = 0; i < 8; ++i) {
-            neighbours += n[i];
-            transitions += (n[i] == 0 && n[(i + 1) % 8] == 1);
-          }
-          if (neighbours < 2 || neighbours > 6 || transitions != 1) continue;
-          if (step == 0 && (n[0] * n[2] * n[4] != 0 || n[2] * n[4] * n[6] != 0)) continue;
-          if (step == 1 && (n[0] * n[2] * n[6] != 0 || n[0] * n[4] * n[6] != 0)) continue;
-          remove.push_back(static_cast<std::size_t>(y) * ridges.width + x);
-        }
-      }
-      for (std::size_t at : remove) ridges.values[at] = 0;
-      changed = changed || !remove.empty();
-    }
-  }
-}
-
 constexpr std::array<std::pair<int, int>, 8> kRing{{{0, -1}, {1, -1}, {1, 0}, {1, 1}, {0, 1}, {-1, 1}, {-1, 0}, {-1, -1}}};
 
-int crossing_number(const Mask& skeleton, int x, int y) {
-  int transitions = 0;
-  for (std::size_t i = 0; i < 8; ++i) {
-    const auto [ax, ay] = kRing[i];
-    const auto [bx, by] = kRing[(i + 1) % 8];
-    const int a = skeleton.inside(x + ax, y + ay) ? skeleton.at(x + ax, y + ay) : 0;
-    const int b = skeleton.inside(x + bx, y + by) ? skeleton.at(x + bx, y + by) : 0;
-    transitions += a != b;
-  }
-  return transitions / 2;
-}
+using finger::crossing_number;
 
 struct Walk {
   int x;
@@ -610,7 +563,7 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
       }
     }
   }
-  thin(skeleton);
+  finger::thin_ridges(skeleton);
   if (trace != nullptr) {
     trace->skeleton = GrayImage(raw.width, raw.height, options.working_dpi, 255);
     for (std::size_t i = 0; i < raw.values.size(); ++i) {
