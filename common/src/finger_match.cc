@@ -193,7 +193,8 @@ Comparison cylinder_compare(const std::vector<Point>& reference, const std::vect
   }
   std::sort(similarities.begin(), similarities.end(), [](const auto& x, const auto& y) { return std::get<0>(x) > std::get<0>(y); });
   const std::size_t smaller = std::min(reference.size(), probe.size());
-  const int wanted = 4 + static_cast<int>(std::lround(8.0 / (1.0 + std::exp(-0.4 * (static_cast<double>(smaller) - 30.0)))));
+  // n_P of the paper: 4 to 12 pairs, by how many minutiae the smaller template has (mu_P = 20).
+  const int wanted = 4 + static_cast<int>(std::lround(8.0 / (1.0 + std::exp(-0.4 * (static_cast<double>(smaller) - 20.0)))));
   struct Pair {
     std::size_t a, b;
     float initial, relaxed;

@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
   app.add_option("--dpi", dpi, "resolution of the images")->check(CLI::Range(250.0, 2000.0));
   app.add_flag("--json", json, "print one JSON line");
   bool skip_peer = false;
+  std::filesystem::path trace_folder;
+  app.add_option("--trace", trace_folder, "write each image's mask, enhanced and skeleton images here (tuning)");
+  std::size_t list_worst = 0;
+  app.add_option("--list-worst", list_worst, "also list the N lowest genuine and N highest impostor scores (tuning)");
   app.add_flag("--skip-libfprint", skip_peer, "do not measure libfprint's matcher (quicker tuning runs)");
   firmware::ExtractorOptions extractor;
   app.add_option("--orientation-sigma", extractor.orientation_sigma, "extractor tuning: orientation smoothing");
@@ -128,7 +132,17 @@ int main(int argc, char** argv) {
     image->dpi = dpi;
     images.push_back(*image);
     const auto start = Clock::now();
-    auto extraction = firmware::extract_minutiae(*image, extractor);
+    firmware::ExtractionTrace trace;
+    auto extraction = firmware::extract_minutiae(*image, extractor, trace_folder.empty() ? nullptr : &trace);
+    if (!trace_folder.empty() && extraction) {
+      const std::string stem = path.stem().string();
+      for (const auto& [suffix, picture] : {std::pair{".mask.tif", &trace.mask}, {".enhanced.tif", &trace.enhanced}, {".skeleton.tif", &trace.skeleton}}) {
+        if (auto written = write_image(*picture, trace_folder / (stem + suffix)); !written) {
+          std::cerr << written.error().describe() << "\n";
+          return 1;
+        }
+      }
+    }
     std::optional<std::vector<finger::CompactMinutia>> compact;
     if (extraction) {
       auto card = finger::to_card_template(extraction->minutiae, rules);
@@ -146,14 +160,32 @@ int main(int argc, char** argv) {
     return result.score;
   };
   std::vector<int> genuine, impostor;
+  struct Scored {
+    int score;
+    std::size_t reference, probe;
+  };
+  std::vector<Scored> genuine_pairs, impostor_pairs;
   for (std::size_t i = 0; i < samples.size(); ++i) {
     for (std::size_t j = i + 1; j < samples.size(); ++j) {
-      if (samples[i].finger == samples[j].finger) {
-        genuine.push_back(score(samples[i], samples[j]));
-      } else {
-        impostor.push_back(score(samples[i], samples[j]));
-      }
+      const int value = score(samples[i], samples[j]);
+      const bool same_finger = samples[i].finger == samples[j].finger;
+      (same_finger ? genuine : impostor).push_back(value);
+      (same_finger ? genuine_pairs : impostor_pairs).push_back({value, i, j});
     }
+  }
+  if (list_worst > 0) {
+    auto list = [&](std::vector<Scored>& pairs, bool lowest, const char* what) {
+      std::sort(pairs.begin(), pairs.end(), [&](const Scored& a, const Scored& b) { return lowest ? a.score < b.score : a.score > b.score; });
+      for (std::size_t k = 0; k < std::min(list_worst, pairs.size()); ++k) {
+        const auto& reference = samples[pairs[k].reference];
+        const auto& probe = samples[pairs[k].probe];
+        std::cerr << what << " " << reference.finger << "_" << reference.impression << " ~ " << probe.finger << "_"
+                  << probe.impression << ": " << pairs[k].score << " (" << (reference.card_template ? reference.card_template->size() : 0)
+                  << " and " << (probe.card_template ? probe.card_template->size() : 0) << " minutiae)\n";
+      }
+    };
+    list(genuine_pairs, true, "genuine");
+    list(impostor_pairs, false, "impostor");
   }
   if (genuine.empty() || impostor.empty()) {
     std::cerr << "bench-fingerprint: need at least two fingers with two impressions each\n";
