@@ -214,7 +214,9 @@ Result<PeerRates> measure_libfprint(const std::vector<PeerImage>& images, const 
   std::size_t false_matches = 0, false_rejections = 0;
   std::vector<double> verify_ms;
   for (const auto& probe : images) {
-    for (const auto& [finger_id, print] : enrolled) {
+    for (const auto& entry : enrolled) {
+      const auto finger_id = entry.first;
+      auto* const print = entry.second;
       if (first_impression.at(probe.finger) == &probe && finger_id == probe.finger) continue;  // the enrolled image itself
       const bool genuine = finger_id == probe.finger;
       bool matched = false;

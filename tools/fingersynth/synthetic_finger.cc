@@ -153,6 +153,7 @@ class GaborBank {
   static constexpr int kPeriods = 13;  // 6.5 .. 12.5 px
   static constexpr int kRadius = 10;
   static constexpr int kSide = 2 * kRadius + 1;
+  static constexpr std::size_t kTaps = static_cast<std::size_t>(kSide) * kSide;
 
   GaborBank() : kernels_(static_cast<std::size_t>(kAngles * kPeriods) * kSide * kSide) {
     for (int a = 0; a < kAngles; ++a) {
@@ -177,12 +178,13 @@ class GaborBank {
     const double sigma = 0.42 * period;
     // The normal to the ridge in image coordinates (y down).
     const double nx = std::sin(angle), ny = std::cos(angle);
-    float* out = &kernels_[static_cast<std::size_t>(a * kPeriods + p) * kSide * kSide];
-    std::array<double, kSide * kSide> envelope{}, wave{};
+    const std::size_t offset = (static_cast<std::size_t>(a) * kPeriods + static_cast<std::size_t>(p)) * kSide * kSide;
+    float* out = &kernels_[offset];
+    std::array<double, kTaps> envelope{}, wave{};
     double mean = 0, weight = 0;
     for (int dy = -kRadius; dy <= kRadius; ++dy) {
       for (int dx = -kRadius; dx <= kRadius; ++dx) {
-        const auto i = static_cast<std::size_t>((dy + kRadius) * kSide + dx + kRadius);
+        const std::size_t i = static_cast<std::size_t>(dy + kRadius) * kSide + static_cast<std::size_t>(dx + kRadius);
         envelope[i] = std::exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
         wave[i] = std::cos(2 * kPi * (dx * nx + dy * ny) / period);
         mean += envelope[i] * wave[i];
