@@ -30,8 +30,9 @@ struct MasterPrint {
   [[nodiscard]] double height_mm() const;
 };
 
-/// How far impressions stray from the master; 1 is comparable to an optical sensor used with
-/// care (FVC2002-like), 2 to a careless one (FVC2004-like), 0 to the master itself.
+/// How far impressions stray from the master: 0 is the master itself, 1 a careful capture on an
+/// optical sensor, 2 doubles pose, distortion and skin variation (still easier for our matcher than
+/// FVC2004 DB1: measured EER 0.38 % against 9.69 %).
 struct ImpressionVariation {
   double difficulty = 1.0;
 };
