@@ -11,7 +11,9 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstdio>
+#include <ctime>
 
 namespace sdbox::crypto {
 
@@ -312,12 +314,130 @@ Result<Certificate> issue_certificate(const CertificateRequest& request, const E
       return status.error();
     }
   }
+  if (!request.alt_names.empty()) {
+    std::string names;
+    for (const auto& alt_name : request.alt_names) names += (names.empty() ? "" : ",") + alt_name;
+    if (!(status = add_extension(cert, &ctx, NID_subject_alt_name, names.c_str()))) return status.error();
+  }
   if (!(status = add_extension(cert, &ctx, NID_subject_key_identifier, "hash"))) return status.error();
   if (issuer != nullptr || !request.is_ca) {
     if (!(status = add_extension(cert, &ctx, NID_authority_key_identifier, "keyid:always"))) return status.error();
   }
   if (X509_sign(cert, const_cast<EVP_PKEY*>(&issuer_key), EVP_sha256()) <= 0) return openssl_error("signing");
   return certificate;
+}
+
+std::string certificate_serial_hex(const X509& certificate) {
+  BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(&certificate), nullptr);
+  if (serial == nullptr) return {};
+  char* hex = BN_bn2hex(serial);
+  std::string text = hex != nullptr ? hex : "";
+  OPENSSL_free(hex);
+  BN_free(serial);
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+Result<std::string> certificate_fingerprint(const X509& certificate) {
+  auto der = certificate_to_der(certificate);
+  if (!der) return der.error();
+  return to_hex(sha256(*der));
+}
+
+namespace {
+std::chrono::system_clock::time_point to_time_point(const ASN1_TIME* time) {
+  tm parsed{};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &parsed) != 1) return {};
+  return std::chrono::system_clock::from_time_t(timegm(&parsed));
+}
+}  // namespace
+
+std::chrono::system_clock::time_point certificate_not_before(const X509& certificate) {
+  return to_time_point(X509_get0_notBefore(&certificate));
+}
+std::chrono::system_clock::time_point certificate_not_after(const X509& certificate) {
+  return to_time_point(X509_get0_notAfter(&certificate));
+}
+
+std::string certificate_common_name(const X509& certificate) {
+  char buffer[256];
+  const int length = X509_NAME_get_text_by_NID(X509_get_subject_name(&certificate), NID_commonName, buffer, sizeof buffer);
+  return length > 0 ? std::string(buffer, static_cast<std::size_t>(length)) : std::string();
+}
+
+Result<Crl> make_crl(const X509& issuer, const EVP_PKEY& issuer_key, const std::vector<std::string>& revoked_serials_hex,
+                     std::chrono::hours validity) {
+  Crl crl(X509_CRL_new());
+  if (!crl) return openssl_error("X509_CRL_new");
+  X509_CRL_set_version(crl.get(), 1);
+  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(&issuer));
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> last(ASN1_TIME_adj(nullptr, time(nullptr), 0, -60),
+                                                             ASN1_TIME_free);
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> next(
+      ASN1_TIME_adj(nullptr, time(nullptr), 0, static_cast<long>(validity.count()) * 3600), ASN1_TIME_free);
+  X509_CRL_set1_lastUpdate(crl.get(), last.get());
+  X509_CRL_set1_nextUpdate(crl.get(), next.get());
+  for (const auto& serial_hex : revoked_serials_hex) {
+    BIGNUM* number = nullptr;
+    if (serial_hex.empty() || BN_hex2bn(&number, serial_hex.c_str()) != static_cast<int>(serial_hex.size())) {
+      BN_free(number);
+      return make_error(ErrorCategory::crypto, fmt::format("'{}' is not a hex serial number", serial_hex));
+    }
+    X509_REVOKED* revoked = X509_REVOKED_new();
+    ASN1_INTEGER* serial = BN_to_ASN1_INTEGER(number, nullptr);
+    BN_free(number);
+    X509_REVOKED_set_serialNumber(revoked, serial);
+    X509_REVOKED_set_revocationDate(revoked, last.get());
+    ASN1_INTEGER_free(serial);
+    X509_CRL_add0_revoked(crl.get(), revoked);
+  }
+  X509_CRL_sort(crl.get());
+  if (X509_CRL_sign(crl.get(), const_cast<EVP_PKEY*>(&issuer_key), EVP_sha256()) <= 0) {
+    return openssl_error("signing the CRL");
+  }
+  return crl;
+}
+
+Result<Crl> crl_from_pem_file(const std::filesystem::path& path) {
+  auto file = open_file(path, "r");
+  if (!file) return file.error();
+  X509_CRL* crl = PEM_read_X509_CRL(file->get(), nullptr, nullptr, nullptr);
+  if (crl == nullptr) return openssl_error(fmt::format("reading the CRL in {}", path.string()));
+  return Crl(crl);
+}
+
+Status write_crl_pem(const X509_CRL& crl, const std::filesystem::path& path) {
+  const auto temporary = std::filesystem::path(path.string() + ".new");
+  {
+    auto file = open_file(temporary, "w");
+    if (!file) return file.error();
+    if (PEM_write_X509_CRL(file->get(), const_cast<X509_CRL*>(&crl)) != 1) return openssl_error("writing a CRL");
+  }
+  // Readers (the broker reloads it) see the old CRL or the new one, never half of one.
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) return make_error(ErrorCategory::io, fmt::format("cannot replace {}: {}", path.string(), error.message()));
+  return {};
+}
+
+Status verify_certificate(const X509& certificate, const X509& anchor, const X509_CRL* crl,
+                          std::chrono::system_clock::time_point at) {
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(), X509_STORE_CTX_free);
+  if (!store || !ctx) return openssl_error("X509_STORE_new");
+  X509_STORE_add_cert(store.get(), const_cast<X509*>(&anchor));
+  if (crl != nullptr) {
+    X509_STORE_add_crl(store.get(), const_cast<X509_CRL*>(crl));
+    X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK);
+  }
+  if (X509_STORE_CTX_init(ctx.get(), store.get(), const_cast<X509*>(&certificate), nullptr) != 1) {
+    return openssl_error("X509_STORE_CTX_init");
+  }
+  X509_STORE_CTX_set_time(ctx.get(), 0, std::chrono::system_clock::to_time_t(at));
+  if (X509_verify_cert(ctx.get()) == 1) return {};
+  const int reason = X509_STORE_CTX_get_error(ctx.get());
+  ERR_clear_error();
+  return make_error(ErrorCategory::crypto, X509_verify_cert_error_string(reason), reason);
 }
 
 Result<Bytes> block_encrypt(std::uint8_t piv_algorithm, ByteView key, ByteView block) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 /// Thin, value-returning wrappers over the OpenSSL 3 calls the project needs.
 namespace sdbox::crypto {
@@ -61,12 +62,39 @@ struct CertificateRequest {
   bool is_ca = false;
   bool client_auth = false;
   bool server_auth = false;
+  /// subjectAltName entries, e.g. "DNS:broker.example" or "IP:127.0.0.1" (server certificates).
+  std::vector<std::string> alt_names;
 };
 
 /// Issues a certificate for `subject_key` (public part used) signed by `issuer_key`; when
 /// `issuer` is null the certificate is self-signed (issuer name = subject name).
 Result<Certificate> issue_certificate(const CertificateRequest& request, const EVP_PKEY& subject_key,
                                       const EVP_PKEY& issuer_key, const X509* issuer);
+
+/// The serial number as lower-case hex (how the store and CRLs name a certificate).
+std::string certificate_serial_hex(const X509& certificate);
+/// Hex SHA-256 of the DER encoding.
+Result<std::string> certificate_fingerprint(const X509& certificate);
+std::chrono::system_clock::time_point certificate_not_before(const X509& certificate);
+std::chrono::system_clock::time_point certificate_not_after(const X509& certificate);
+/// The subject's common name, empty when there is none.
+std::string certificate_common_name(const X509& certificate);
+
+struct CrlDeleter {
+  void operator()(X509_CRL* crl) const { X509_CRL_free(crl); }
+};
+using Crl = std::unique_ptr<X509_CRL, CrlDeleter>;
+
+/// A CRL signed by `issuer_key`, listing `revoked_serials_hex`, valid for `validity`.
+Result<Crl> make_crl(const X509& issuer, const EVP_PKEY& issuer_key, const std::vector<std::string>& revoked_serials_hex,
+                     std::chrono::hours validity);
+Result<Crl> crl_from_pem_file(const std::filesystem::path& path);
+Status write_crl_pem(const X509_CRL& crl, const std::filesystem::path& path);
+
+/// Verifies `certificate` against one trust anchor (the CA that must have issued it), checking
+/// signature, validity at `at`, and the CRL when given. The error says why in words.
+Status verify_certificate(const X509& certificate, const X509& anchor, const X509_CRL* crl,
+                          std::chrono::system_clock::time_point at);
 
 /// One-block ECB encryption/decryption with a card management key (3DES or AES).
 Result<Bytes> block_encrypt(std::uint8_t piv_algorithm, ByteView key, ByteView block);

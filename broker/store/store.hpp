@@ -1,0 +1,185 @@
+#pragma once
+
+#include "sdbox/common/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+/// The broker's records: who and what exists, who may open which project when, and the audit
+/// trail. One interface, so the embedded SQLite store and a PostgreSQL one are interchangeable.
+namespace sdbox::broker {
+
+using TimePoint = std::chrono::system_clock::time_point;
+/// A calendar day (UTC); membership windows are whole days, both ends included.
+using Day = std::chrono::sys_days;
+
+/// What `Error::code` holds for store failures (category `broker`).
+enum class StoreFailure : std::int64_t { not_found = 1, conflict = 2, invalid = 3, storage = 4 };
+
+enum class BoxState { active, revoked };
+enum class CardState { active, suspended, revoked };
+enum class UserState { active, disabled };
+enum class SessionState { active, ended };
+
+std::string_view to_string(BoxState state);
+std::string_view to_string(CardState state);
+std::string_view to_string(UserState state);
+std::string_view to_string(SessionState state);
+
+struct Site {
+  std::int64_t id = 0;
+  std::string name;
+  TimePoint created_at;
+};
+
+struct Box {
+  std::int64_t id = 0;
+  std::string name;
+  std::string site;
+  std::string certificate_serial;  ///< hex, as in the CRL
+  std::string certificate_sha256;  ///< hex of the DER certificate's digest
+  BoxState state = BoxState::active;
+  std::string state_reason;
+  TimePoint created_at;
+};
+
+struct User {
+  std::int64_t id = 0;
+  std::string login;
+  std::string full_name;
+  UserState state = UserState::active;
+  TimePoint created_at;
+};
+
+struct Card {
+  std::int64_t id = 0;
+  std::string user;  ///< login
+  std::string certificate_serial;
+  std::string certificate_sha256;
+  CardState state = CardState::active;
+  std::string state_reason;
+  TimePoint enrolled_at;
+};
+
+struct Project {
+  std::int64_t id = 0;
+  std::string name;
+  std::string title;
+};
+
+struct Membership {
+  std::int64_t id = 0;
+  std::string user;
+  std::string project;
+  Day from;
+  Day until;
+};
+
+struct Desktop {
+  std::string project;
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct Session {
+  std::int64_t id = 0;
+  std::string user;
+  std::string box;
+  std::string project;
+  SessionState state = SessionState::active;
+  TimePoint started_at;
+  std::optional<TimePoint> ended_at;
+};
+
+/// Something worth an audit record. `details` is a flat JSON object of strings and integers.
+struct AuditEvent {
+  std::string actor;    ///< "broker", "local:alice" (sdboxctl on the broker host), "staff:..."
+  std::string action;   ///< "box.add", "login.refused", ...
+  std::string outcome = "ok";
+  nlohmann::json details = nlohmann::json::object();
+};
+
+struct AuditRecord {
+  std::int64_t sequence = 0;
+  TimePoint at;
+  AuditEvent event;
+  std::string previous_hash;  ///< hex; 64 zeros for the first record
+  std::string hash;           ///< hex SHA-256 of the canonical form
+};
+
+/// What `verify_audit` found: empty `problems` means the chain is intact.
+struct AuditVerification {
+  std::int64_t records = 0;
+  std::string head_hash;
+  std::vector<std::string> problems;
+  [[nodiscard]] bool intact() const { return problems.empty(); }
+};
+
+struct AuditQuery {
+  std::int64_t after_sequence = 0;
+  std::size_t limit = 1000;
+  std::string action_prefix;  ///< "login." for every login step; empty for all
+};
+
+/// The broker's store. Every change is written together with its audit record in one
+/// transaction: either both are there or neither is. Expected failures come back as `broker`
+/// errors whose code is a `StoreFailure`.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Result<Site> add_site(const std::string& name, const std::string& actor) = 0;
+  virtual Result<std::vector<Site>> sites() = 0;
+
+  virtual Result<Box> add_box(const Box& box, const std::string& actor) = 0;
+  virtual Result<std::vector<Box>> boxes() = 0;
+  virtual Result<Box> box(const std::string& name) = 0;
+  /// Only `revoked`, and only once: a revoked box stays revoked.
+  virtual Result<Box> revoke_box(const std::string& name, const std::string& reason, const std::string& actor) = 0;
+
+  virtual Result<User> add_user(const User& user, const std::string& actor) = 0;
+  virtual Result<std::vector<User>> users() = 0;
+  virtual Result<User> user(const std::string& login) = 0;
+
+  virtual Result<Card> add_card(const Card& card, const std::string& actor) = 0;
+  virtual Result<std::vector<Card>> cards() = 0;
+  virtual Result<Card> card_by_serial(const std::string& certificate_serial) = 0;
+  /// suspended <-> active is reversible; revoked is final.
+  virtual Result<Card> set_card_state(const std::string& certificate_serial, CardState state,
+                                      const std::string& reason, const std::string& actor) = 0;
+
+  virtual Result<Project> add_project(const Project& project, const std::string& actor) = 0;
+  virtual Result<std::vector<Project>> projects() = 0;
+
+  virtual Result<Membership> add_membership(const Membership& membership, const std::string& actor) = 0;
+  virtual Result<std::vector<Membership>> memberships() = 0;
+  /// The projects `login` may open on `day`, by name.
+  virtual Result<std::vector<Project>> projects_open_to(const std::string& login, Day day) = 0;
+
+  virtual Result<Desktop> set_desktop(const Desktop& desktop, const std::string& actor) = 0;
+  virtual Result<Desktop> desktop(const std::string& project) = 0;
+  virtual Result<std::vector<Desktop>> desktops() = 0;
+
+  virtual Result<Session> open_session(const Session& session, const std::string& actor) = 0;
+  virtual Result<std::vector<Session>> sessions() = 0;
+
+  /// An event with no other change (a login step, a refusal).
+  virtual Result<AuditRecord> audit(const AuditEvent& event) = 0;
+  virtual Result<std::vector<AuditRecord>> audit_records(const AuditQuery& query) = 0;
+  /// Recomputes the whole chain from the stored records.
+  virtual Result<AuditVerification> verify_audit() = 0;
+};
+
+/// "2026-11-23" <-> Day; parse failures are usage errors naming the text.
+Result<Day> parse_day(std::string_view text);
+std::string format_day(Day day);
+/// Whole seconds, UTC, "2026-11-23T08:30:00Z".
+std::string format_time(TimePoint time);
+
+}  // namespace sdbox::broker
