@@ -16,8 +16,9 @@ std::string canonical_form(const AuditRecord& record) {
       {"outcome", record.event.outcome}, {"details", record.event.details},
       {"previous", record.previous_hash},
   };
-  // nlohmann::json keeps object keys sorted, which is what makes this canonical.
-  return form.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+  // nlohmann::json keeps object keys sorted, which is what makes this canonical. Invalid UTF-8
+  // (a name read from a hostile certificate) is replaced, never a reason to lose the record.
+  return form.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string chain_hash(const AuditRecord& record) {

@@ -337,7 +337,7 @@ struct SqliteStore::Impl {
                      "INSERT INTO audit (sequence, at_ms, actor, action, outcome, details, previous_hash, hash) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     insert.bind(record.sequence, static_cast<std::int64_t>(millis), event.actor, event.action, event.outcome,
-                event.details.dump(), record.previous_hash, record.hash);
+                event.details.dump(-1, ' ', false, Json::error_handler_t::replace), record.previous_hash, record.hash);
     if (auto inserted = insert.run(); !inserted) return inserted.error();
     Statement move_head(db, "UPDATE audit_head SET sequence = ?, hash = ? WHERE id = 1");
     move_head.bind(record.sequence, record.hash);

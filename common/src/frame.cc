@@ -19,6 +19,7 @@ bool known(std::uint8_t type) {
     case FrameType::challenge:
     case FrameType::login_proof:
     case FrameType::session_ready:
+    case FrameType::login_event:
     case FrameType::refusal:
     case FrameType::bye:
       return true;
@@ -41,6 +42,7 @@ std::string_view to_string(FrameType type) {
     case FrameType::challenge: return "challenge";
     case FrameType::login_proof: return "login_proof";
     case FrameType::session_ready: return "session_ready";
+    case FrameType::login_event: return "login_event";
     case FrameType::refusal: return "refusal";
     case FrameType::bye: return "bye";
   }

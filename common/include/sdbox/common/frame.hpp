@@ -30,6 +30,7 @@ enum class FrameType : std::uint8_t {
   challenge = 0x13,       ///< broker: a fresh challenge for the card to sign
   login_proof = 0x14,     ///< box: the card's signature over the challenge and this tunnel
   session_ready = 0x15,   ///< broker: where the project's desktop is
+  login_event = 0x16,     ///< box: what the card said (wrong PIN, finger not recognised...), for the audit
   refusal = 0x20,         ///< either side: why not (a reason code and a message for people)
   bye = 0x21,             ///< orderly close
 };

@@ -1,0 +1,87 @@
+// sdbox-broker: the SD-Box broker. Tunnels from boxes (mutual TLS 1.3), logins, the store.
+#include "store/sqlite_store.hpp"
+#include "tunnel/tunnel_server.hpp"
+
+#include "sdbox/common/clock.hpp"
+#include "sdbox/common/log.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+namespace {
+
+using namespace sdbox;
+
+std::filesystem::path default_state() {
+  const char* from_env = std::getenv("SDBOX_STATE");
+  return from_env != nullptr ? from_env : "/var/lib/sdbox";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sdbox-broker: the SD-Box broker"};
+  std::filesystem::path state = default_state();
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 7443;
+  std::string level;
+  int idle_seconds = 60;
+  int keepalive_seconds = 20;
+  int renewal_days = 4 * 365 + 1;
+  app.add_option("--state", state, "state directory made by sdboxctl pki init (broker.db, pki/)");
+  app.add_option("--address", address, "address to listen on");
+  app.add_option("--port", port, "port for box tunnels")->check(CLI::Range(1, 65535));
+  app.add_option("--idle-timeout", idle_seconds, "close a tunnel silent for this many seconds")->check(CLI::Range(5, 3600));
+  app.add_option("--keepalive", keepalive_seconds, "how often boxes ping, in seconds")->check(CLI::Range(1, 600));
+  app.add_option("--enrolment-renewal-days", renewal_days, "refuse cards enrolled longer ago")->check(CLI::Range(1, 3650));
+  app.add_option("--log-level", level, "trace, debug, info, warn, error");
+  CLI11_PARSE(app, argc, argv);
+  log::init("broker", level);
+  if (keepalive_seconds * 2 > idle_seconds) {
+    std::cerr << "sdbox-broker: --idle-timeout must be at least twice --keepalive\n";
+    return 2;
+  }
+
+  SystemClock clock;
+  auto store = broker::SqliteStore::create({state / "broker.db", &clock, false});
+  if (!store) {
+    std::cerr << "sdbox-broker: " << store.error().describe() << " (run sdboxctl pki init first)\n";
+    return 1;
+  }
+  boost::system::error_code error;
+  const auto listen_address = boost::asio::ip::make_address(address, error);
+  if (error) {
+    std::cerr << "sdbox-broker: '" << address << "' is not an IP address\n";
+    return 2;
+  }
+  boost::asio::io_context io(1);
+  broker::TunnelServer::Config config;
+  config.executor = io.get_executor();
+  config.store = store->get();
+  config.clock = &clock;
+  config.pki_directory = state / "pki";
+  config.policy.enrolment_renewal = std::chrono::days(renewal_days);
+  config.settings.idle_timeout = std::chrono::seconds(idle_seconds);
+  config.settings.keepalive_interval = std::chrono::seconds(keepalive_seconds);
+  config.listen = {listen_address, port};
+  auto server = broker::TunnelServer::create(config);
+  if (!server) {
+    std::cerr << "sdbox-broker: " << server.error().describe() << "\n";
+    return 1;
+  }
+  (*server)->start();
+  const auto bound = (*server)->local_endpoint();
+  spdlog::info("listening {}", log::Fields().add("address", bound.address().to_string()).add("port", bound.port()));
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    spdlog::info("stopping");
+    (*server)->stop();
+    io.stop();
+  });
+  io.run();
+  return 0;
+}
