@@ -1,7 +1,12 @@
-// sdbox-firmware: the box agent. For now its card commands, for people to try by hand.
+// sdbox-firmware: the box agent. `run` is the box: the login screen on this terminal. The card
+// commands are for people to try a card by hand.
 #include "sdbox/common/terminal.hpp"
 #include "card/pcsc_card_reader.hpp"
 #include "card/piv_client.hpp"
+#include "config/box_config.hpp"
+#include "finger/fprint_sensor.hpp"
+#include "login/console.hpp"
+#include "login/login_machine.hpp"
 
 #include "sdbox/common/crypto.hpp"
 #include "sdbox/common/log.hpp"
@@ -14,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include <fstream>
+#include <unistd.h>
 #include <iostream>
 #include <iterator>
 
@@ -118,6 +124,36 @@ int card_watch(boost::asio::io_context& io, firmware::PcscCardReader& reader) {
   return 0;
 }
 
+int run_box(const std::filesystem::path& config_file) {
+  auto config = firmware::load_box_config(config_file);
+  if (!config) return fail(config.error());
+  boost::asio::io_context io(1);
+  auto reader = firmware::PcscCardReader::create({io.get_executor(), config->reader, false});
+  auto sensor = firmware::FprintSensor::create({io.get_executor(), config->sensor_dpi});
+  if (!sensor) return fail(sensor.error());
+  auto tunnel = firmware::TunnelClient::create(
+      {io.get_executor(), config->broker, firmware::BoxIdentity::from_bundle(config->bundle)});
+  if (!tunnel) return fail(tunnel.error());
+  firmware::ConsoleScreen screen(std::cout);
+  firmware::LoginMachine::Settings settings;
+  settings.retry_interval = config->retry_interval;
+  settings.sensor_dpi = config->sensor_dpi;
+  auto machine = firmware::LoginMachine::create(
+      {io.get_executor(), reader.get(), sensor->get(), tunnel->get(), &screen, settings});
+  firmware::ConsoleKeyboard keyboard(io.get_executor(), STDIN_FILENO);
+  keyboard.start([&](char key) { machine->on_key(key); });
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](auto, int) {
+    machine->stop();
+    io.stop();
+  });
+  machine->start();
+  io.run();
+  keyboard.stop();
+  std::cout << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,9 +171,13 @@ int main(int argc, char** argv) {
   sign->add_option("--message", message, "text to sign (its SHA-256 is signed)");
   sign->add_option("--out", output, "write the DER signature to this file");
   auto* watch = app.add_subcommand("card-watch", "print card insertions and removals until interrupted");
+  auto* run = app.add_subcommand("run", "the box: tunnel to the broker and the login screen on this terminal");
+  std::filesystem::path config_file = "/etc/sdbox/box.conf";
+  run->add_option("--config", config_file, "the box configuration file");
   CLI11_PARSE(app, argc, argv);
 
   log::init("firmware", level);
+  if (*run) return run_box(config_file);
   boost::asio::io_context io;
   auto reader = firmware::PcscCardReader::create({io.get_executor(), reader_prefix, false});
   if (*status) return card_status(*reader);
