@@ -155,23 +155,49 @@ BoxIdentity BoxIdentity::from_bundle(const std::filesystem::path& directory) {
   return BoxIdentity{directory / "client.crt", directory / "client.key", directory / "broker-ca.crt"};
 }
 
-Result<std::unique_ptr<TunnelClient>> TunnelClient::create(Config config) {
+namespace {
+Result<std::shared_ptr<ssl::context>> make_client_context(const TunnelClient::Config& config) {
   auto tls = std::make_shared<ssl::context>(ssl::context::tls_client);
   SSL_CTX* native = tls->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
   SSL_CTX_set1_groups_list(native, "P-256");
   boost::system::error_code error;
   tls->use_certificate_chain_file(config.identity.certificate.string(), error);
-  if (error) return make_error(ErrorCategory::config, fmt::format("the box certificate {}: {}", config.identity.certificate.string(), crypto::last_openssl_error()));
+  if (error) {
+    return make_error(ErrorCategory::config, fmt::format("the box certificate {}: {}", config.identity.certificate.string(),
+                                                         crypto::last_openssl_error()));
+  }
   tls->use_private_key_file(config.identity.key.string(), ssl::context::pem, error);
-  if (error) return make_error(ErrorCategory::config, fmt::format("the box key {}: {}", config.identity.key.string(), crypto::last_openssl_error()));
+  if (error) {
+    return make_error(ErrorCategory::config,
+                      fmt::format("the box key {}: {}", config.identity.key.string(), crypto::last_openssl_error()));
+  }
   tls->load_verify_file(config.identity.broker_ca.string(), error);
-  if (error) return make_error(ErrorCategory::config, fmt::format("the broker CA {}: {}", config.identity.broker_ca.string(), crypto::last_openssl_error()));
+  if (error) {
+    return make_error(ErrorCategory::config, fmt::format("the broker CA {}: {}", config.identity.broker_ca.string(),
+                                                         crypto::last_openssl_error()));
+  }
   tls->set_verify_mode(ssl::verify_peer);
   if (config.broker.host.empty() || config.broker.port == 0) {
     return make_error(ErrorCategory::config, "the broker's host and port are required");
   }
-  return std::unique_ptr<TunnelClient>(new TunnelClientImpl(std::move(config), std::move(tls)));
+  return tls;
+}
+}  // namespace
+
+Result<std::unique_ptr<TunnelClient>> TunnelClient::create(Config config) {
+  auto tls = make_client_context(config);
+  if (!tls) return tls.error();
+  return std::unique_ptr<TunnelClient>(new TunnelClientImpl(std::move(config), std::move(*tls)));
+}
+
+Result<std::vector<std::unique_ptr<TunnelClient>>> TunnelClient::create_many(const Config& config, std::size_t count) {
+  auto tls = make_client_context(config);
+  if (!tls) return tls.error();
+  std::vector<std::unique_ptr<TunnelClient>> clients;
+  clients.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) clients.push_back(std::make_unique<TunnelClientImpl>(config, *tls));
+  return clients;
 }
 
 }  // namespace sdbox::firmware

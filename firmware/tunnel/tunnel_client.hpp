@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sdbox::firmware {
 
@@ -45,6 +46,8 @@ class TunnelClient {
   };
 
   static Result<std::unique_ptr<TunnelClient>> create(Config config);
+  /// `count` clients sharing one TLS context (one box identity): for load generators.
+  static Result<std::vector<std::unique_ptr<TunnelClient>>> create_many(const Config& config, std::size_t count);
   virtual ~TunnelClient() = default;
 
   /// TCP, TLS, then hello both ways. Returns the broker's hello, or its refusal.
