@@ -131,15 +131,19 @@ struct Tunnel {
   }
 };
 
-class TunnelServerImpl final : public TunnelServer {
+/// The server's state, shared with its coroutines: each holds a reference, so whatever is still
+/// pending when the owner lets go finds the object alive (and, once stopped, touches nothing
+/// outside it: no store, no audit).
+class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerCore> {
  public:
-  TunnelServerImpl(Config config, std::shared_ptr<TrustSnapshot> trust, tcp::acceptor acceptor)
+  using Config = TunnelServer::Config;
+  TunnelServerCore(Config config, std::shared_ptr<TrustSnapshot> trust, tcp::acceptor acceptor)
       : config_(std::move(config)), pki_(config_.pki_directory), trust_(std::move(trust)),
         acceptor_(std::move(acceptor)) {}
 
-  void start() override { asio::co_spawn(config_.executor, accept_loop(), log_failure("accept")); }
+  void start() { asio::co_spawn(config_.executor, accept_loop(shared_from_this()), log_failure("accept")); }
 
-  void stop() override {
+  void stop() {
     stopping_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -148,14 +152,15 @@ class TunnelServerImpl final : public TunnelServer {
     }
   }
 
-  [[nodiscard]] tcp::endpoint local_endpoint() const override {
+  [[nodiscard]] tcp::endpoint local_endpoint() const {
     boost::system::error_code ignored;
     return acceptor_.local_endpoint(ignored);
   }
-  [[nodiscard]] std::size_t open_tunnels() const override { return open_; }
+  [[nodiscard]] std::size_t open_tunnels() const { return open_; }
 
  private:
   void audit(const std::string& action, const std::string& outcome, Json details) {
+    if (stopping_) return;  // the store may be gone once the owner has stopped the server
     if (auto written = config_.store->audit({"broker", action, outcome, std::move(details)}); !written) {
       log::component("tunnel")->error("audit failed action={} error=\"{}\"", action, written.error().describe());
     }
@@ -175,7 +180,7 @@ class TunnelServerImpl final : public TunnelServer {
     return trust_;
   }
 
-  asio::awaitable<void> accept_loop() {
+  asio::awaitable<void> accept_loop(std::shared_ptr<TunnelServerCore> self) {
     while (!stopping_) {
       auto [error, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
       if (error) {
@@ -188,7 +193,7 @@ class TunnelServerImpl final : public TunnelServer {
       tunnels_.remove_if([](const std::weak_ptr<Tunnel>& weak) { return weak.expired(); });
       tunnels_.push_back(tunnel);
       asio::co_spawn(acceptor_.get_executor(), watchdog(tunnel), log_failure("watchdog"));
-      asio::co_spawn(acceptor_.get_executor(), serve(tunnel), log_failure("tunnel"));
+      asio::co_spawn(acceptor_.get_executor(), serve(self, tunnel), log_failure("tunnel"));
     }
   }
 
@@ -205,7 +210,8 @@ class TunnelServerImpl final : public TunnelServer {
     }
   }
 
-  asio::awaitable<void> serve(std::shared_ptr<Tunnel> tunnel) {
+  asio::awaitable<void> serve(std::shared_ptr<TunnelServerCore> self, std::shared_ptr<Tunnel> tunnel) {
+    (void)self;  // held so this object outlives the coroutine
     ++open_;
     boost::system::error_code ignored;
     const auto remote = tunnel->stream.lowest_layer().remote_endpoint(ignored);
@@ -231,6 +237,7 @@ class TunnelServerImpl final : public TunnelServer {
   }
 
   asio::awaitable<void> run(Tunnel& tunnel) {
+    if (stopping_) co_return;
     tunnel.stream.set_verify_callback([&tunnel](bool preverified, ssl::verify_context& context) {
       X509_STORE_CTX* native = context.native_handle();
       if (X509_STORE_CTX_get_error_depth(native) == 0 && tunnel.claimed_name.empty()) {
@@ -351,6 +358,21 @@ class TunnelServerImpl final : public TunnelServer {
   bool stopping_ = false;
 };
 
+class TunnelServerImpl final : public TunnelServer {
+ public:
+  explicit TunnelServerImpl(std::shared_ptr<TunnelServerCore> core) : core_(std::move(core)) {}
+  ~TunnelServerImpl() override { core_->stop(); }
+  TunnelServerImpl(const TunnelServerImpl&) = delete;
+  TunnelServerImpl& operator=(const TunnelServerImpl&) = delete;
+  void start() override { core_->start(); }
+  void stop() override { core_->stop(); }
+  [[nodiscard]] tcp::endpoint local_endpoint() const override { return core_->local_endpoint(); }
+  [[nodiscard]] std::size_t open_tunnels() const override { return core_->open_tunnels(); }
+
+ private:
+  std::shared_ptr<TunnelServerCore> core_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<TunnelServer>> TunnelServer::create(Config config) {
@@ -367,7 +389,8 @@ Result<std::unique_ptr<TunnelServer>> TunnelServer::create(Config config) {
     return make_error(ErrorCategory::io, fmt::format("cannot listen on {}:{}: {}", config.listen.address().to_string(),
                                                      config.listen.port(), error.message()));
   }
-  return std::unique_ptr<TunnelServer>(new TunnelServerImpl(std::move(config), std::move(*trust), std::move(acceptor)));
+  return std::unique_ptr<TunnelServer>(new TunnelServerImpl(
+      std::make_shared<TunnelServerCore>(std::move(config), std::move(*trust), std::move(acceptor))));
 }
 
 }  // namespace sdbox::broker

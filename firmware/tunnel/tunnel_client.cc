@@ -39,10 +39,37 @@ class TunnelClientImpl final : public TunnelClient {
   TunnelClientImpl(Config config, std::shared_ptr<ssl::context> tls)
       : config_(std::move(config)), tls_(std::move(tls)), deadline_(config_.executor) {}
 
+  // Each public operation runs under a deadline that closes the socket; the deadline is
+  // cancelled when the operation completes, never from a destructor (a coroutine frame destroyed
+  // with its io_context must not touch this object).
   asio::awaitable<Result<Frame>> connect() override {
     close();
     stream_ = std::make_unique<ssl::stream<tcp::socket>>(config_.executor, *tls_);
-    auto guard = arm();
+    arm();
+    auto result = co_await connect_inner();
+    deadline_.cancel();
+    co_return result;
+  }
+
+  asio::awaitable<Result<Frame>> request(const Frame& frame) override {
+    if (!stream_) co_return tunnel_error("not connected");
+    arm();
+    auto result = co_await request_inner(frame);
+    deadline_.cancel();
+    co_return result;
+  }
+
+  asio::awaitable<Status> send(const Frame& frame) override {
+    if (!stream_) co_return tunnel_error("not connected");
+    arm();
+    auto sent = co_await wire::write_frame(*stream_, frame);
+    deadline_.cancel();
+    if (!sent) co_return tunnel_error(explain_failure(sent.error()));
+    co_return Status{};
+  }
+
+ private:
+  asio::awaitable<Result<Frame>> connect_inner() {
     tcp::resolver resolver(config_.executor);
     auto [resolve_error, endpoints] = co_await resolver.async_resolve(
         config_.broker.host, std::to_string(config_.broker.port), asio::as_tuple(asio::use_awaitable));
@@ -74,21 +101,13 @@ class TunnelClientImpl final : public TunnelClient {
     co_return co_await answer();
   }
 
-  asio::awaitable<Result<Frame>> request(const Frame& frame) override {
-    if (!stream_) co_return tunnel_error("not connected");
-    auto guard = arm();
+  asio::awaitable<Result<Frame>> request_inner(const Frame& frame) {
     if (auto sent = co_await wire::write_frame(*stream_, frame); !sent) co_return tunnel_error(explain_failure(sent.error()));
     co_return co_await answer();
   }
 
-  asio::awaitable<Status> send(const Frame& frame) override {
-    if (!stream_) co_return tunnel_error("not connected");
-    auto guard = arm();
-    auto sent = co_await wire::write_frame(*stream_, frame);
-    if (!sent) co_return tunnel_error(explain_failure(sent.error()));
-    co_return Status{};
-  }
 
+ public:
   asio::awaitable<Result<Frame>> receive() override {
     if (!stream_) co_return tunnel_error("not connected");
     auto frame = co_await wire::read_frame(*stream_);
@@ -107,12 +126,8 @@ class TunnelClientImpl final : public TunnelClient {
   }
 
  private:
-  /// Closes the socket if the current operation outlives the timeout; disarmed on scope exit.
-  struct Guard {
-    TunnelClientImpl* client;
-    ~Guard() { client->deadline_.cancel(); }
-  };
-  Guard arm() {
+  /// Closes the socket if the current operation outlives the timeout.
+  void arm() {
     timed_out_ = false;
     deadline_.expires_after(config_.timeout);
     deadline_.async_wait([this, stream = stream_.get()](const boost::system::error_code& error) {
@@ -121,7 +136,6 @@ class TunnelClientImpl final : public TunnelClient {
       boost::system::error_code ignored;
       stream_->lowest_layer().close(ignored);
     });
-    return Guard{this};
   }
 
   std::string explain_failure(const Error& error) const {

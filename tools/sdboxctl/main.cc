@@ -1,11 +1,17 @@
-// sdboxctl: the SD-Box administration tool. For now: card authorities and card personalisation.
+// sdboxctl: the SD-Box administration tool. The broker's state (store and PKI: sites, boxes,
+// users, cards, projects, memberships, desktops, audit) and the card station (personalisation,
+// fingers). This file builds the concrete parts; the verbs live in admin_verbs / admin_cli.
+#include "admin_cli.hpp"
+#include "admin_verbs.hpp"
 #include "card_personalisation.hpp"
 #include "finger_enrolment.hpp"
 
 #include "card/pcsc_card_reader.hpp"
 #include "card/piv_client.hpp"
 #include "finger/fprint_sensor.hpp"
+#include "store/sqlite_store.hpp"
 
+#include "sdbox/common/clock.hpp"
 #include "sdbox/common/crypto.hpp"
 #include "sdbox/common/image.hpp"
 #include "sdbox/common/log.hpp"
@@ -25,8 +31,8 @@ namespace {
 using namespace sdbox;
 
 int fail(const Error& error) {
-  std::cerr << "sdboxctl: " << error.describe() << "\n";
-  return 1;
+  std::cerr << "sdboxctl: " << ctl::describe_for_admin(error) << "\n";
+  return ctl::exit_status_for(error);
 }
 
 Result<std::string> secret_option(const std::string& given, std::string_view prompt) {
@@ -34,11 +40,32 @@ Result<std::string> secret_option(const std::string& given, std::string_view pro
   return read_secret(prompt);
 }
 
+/// Personalises the card in the reader over PC/SC, exclusively, so nothing else talks to it meanwhile.
+Result<ctl::PersonalisedCard> personalise_in_reader(const std::string& reader_prefix, const ctl::CaDirectory& ca,
+                                                    const ctl::CardProfile& profile) {
+  boost::asio::io_context unused;
+  auto reader = firmware::PcscCardReader::create({unused.get_executor(), reader_prefix, true});
+  auto channel = reader->connect();
+  if (!channel) return channel.error();
+  firmware::PivClient card(**channel);
+  return ctl::personalise_card(card, ca, profile);
+}
+
+Result<std::unique_ptr<broker::Store>> open_sqlite_store(const Clock& clock, const std::filesystem::path& file,
+                                                         bool create) {
+  auto store = broker::SqliteStore::create({file, &clock, create});
+  if (!store) return store.error();
+  return std::unique_ptr<broker::Store>(std::move(*store));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"sdboxctl: SD-Box administration"};
   app.require_subcommand(1);
+  app.footer(ctl::exit_status_help());
+  // Global options (--state, --log-level) may also follow the verb.
+  app.fallthrough();
   std::string level = "warn";
   app.add_option("--log-level", level, "trace, debug, info, warn, error");
 
@@ -91,8 +118,32 @@ int main(int argc, char** argv) {
   enrol->add_option("--dpi", image_dpi, "resolution of the images")->check(CLI::Range(250.0, 2000.0));
   enrol->add_option("--management-key", management_key_hex, "the card's 3DES management key (hex)");
   enrol->add_option("--reader", reader_prefix, "use the first reader whose name starts with this");
-  CLI11_PARSE(app, argc, argv);
+  ctl::AdminCommandLine admin(app, *card_command);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help is a "parse error" that succeeds; every other one is a usage error.
+    if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error);
+    std::cerr << "sdboxctl: " << error.what() << " (see sdboxctl --help)\n";
+    return ctl::exit_status::usage;
+  }
   log::init("sdboxctl", level);
+
+  if (admin.chosen()) {
+    const SystemClock clock;
+    ctl::AdminCommandLine::Dependencies dependencies;
+    dependencies.clock = &clock;
+    dependencies.open_store = [&clock](const std::filesystem::path& file, bool create) {
+      return open_sqlite_store(clock, file, create);
+    };
+    dependencies.personalise_card = personalise_in_reader;
+    dependencies.read_secret = read_secret;
+    dependencies.actor = ctl::local_actor();
+    dependencies.out = &std::cout;
+    auto status = admin.run(dependencies);
+    if (!status) return fail(status.error());
+    return *status;
+  }
 
   if (*enrol) {
     auto position = ctl::finger_position_from_name(finger_name);
@@ -173,12 +224,7 @@ int main(int argc, char** argv) {
     profile.new_pin = *new_pin;
     profile.new_puk = *new_puk;
 
-    boost::asio::io_context unused;
-    auto reader = firmware::PcscCardReader::create({unused.get_executor(), reader_prefix, true});
-    auto channel = reader->connect();
-    if (!channel) return fail(channel.error());
-    firmware::PivClient card(**channel);
-    auto done = ctl::personalise_card(card, {ca_dir}, profile);
+    auto done = personalise_in_reader(reader_prefix, {ca_dir}, profile);
     secure_wipe(profile.new_pin);
     secure_wipe(profile.new_puk);
     if (!done) return fail(done.error());

@@ -1,0 +1,85 @@
+#pragma once
+// The admin verbs on sdboxctl's command line (CLI11): what each verb takes, and running the one
+// that was chosen against the state directory.
+
+#include "admin_verbs.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sdbox::ctl {
+
+/// The exit statuses, as the --help footer tells them.
+std::string exit_status_help();
+
+class AdminCommandLine {
+ public:
+  /// What running a verb needs from outside; main builds the concrete ones.
+  struct Dependencies {
+    const Clock* clock = nullptr;
+    StoreOpener open_store;
+    CardPersonaliser personalise_card;
+    SecretReader read_secret;
+    std::string actor;
+    std::ostream* out = nullptr;
+  };
+
+  /// Adds `--state` and the admin verbs to `app`, and the card verbs to `card_command`. CLI11
+  /// keeps pointers to this object's members: it must outlive parsing and stay where it is.
+  AdminCommandLine(CLI::App& app, CLI::App& card_command);
+  AdminCommandLine(const AdminCommandLine&) = delete;
+  AdminCommandLine& operator=(const AdminCommandLine&) = delete;
+
+  /// True when the parsed command line names one of the admin verbs.
+  [[nodiscard]] bool chosen() const;
+  /// Runs the chosen verb; the exit status when it ran (0, or 1 for a broken audit chain).
+  Result<int> run(const Dependencies& dependencies) const;
+
+ private:
+  /// A verb's work once the store is open; the dependencies give card issue its reader and terminal.
+  using Action = std::function<Result<int>(AdminVerbs&, const Dependencies&)>;
+  CLI::App* add_verb(CLI::App& parent, const std::string& name, const std::string& description, Action action);
+  CLI::App* add_listing(CLI::App& parent, const std::string& description,
+                        std::function<Status(AdminVerbs&, OutputFormat)> list);
+  [[nodiscard]] OutputFormat format() const { return json_ ? OutputFormat::json : OutputFormat::text; }
+
+  std::filesystem::path state_directory_;
+  CLI::App* pki_init_ = nullptr;
+  std::vector<std::pair<CLI::App*, Action>> verbs_;
+
+  // Option values. Only one verb runs per invocation, so verbs share the ones they have in common.
+  bool json_ = false;
+  std::vector<std::string> server_names_ = {"DNS:localhost", "IP:127.0.0.1"};
+  std::string name_;
+  std::string site_;
+  std::string bundle_directory_;
+  int box_days_ = 825;
+  int card_days_ = 365 * 4;
+  std::string reason_;
+  std::string login_;
+  std::string full_name_;
+  std::string title_;
+  std::string project_;
+  std::string from_;
+  std::string until_;
+  std::string host_;
+  int port_ = 0;
+  std::string serial_;
+  std::string pin_;
+  std::string puk_;
+  std::string current_pin_ = "123456";
+  std::string current_puk_ = "12345678";
+  std::string management_key_hex_;
+  std::string reader_prefix_;
+  std::int64_t after_sequence_ = 0;
+  std::size_t limit_ = 1000;
+  std::string action_prefix_;
+};
+
+}  // namespace sdbox::ctl
