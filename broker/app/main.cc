@@ -1,4 +1,5 @@
 // sdbox-broker: the SD-Box broker. Tunnels from boxes (mutual TLS 1.3), logins, the store.
+#include "pki/crl_publisher.hpp"
 #include "store/sqlite_store.hpp"
 #include "tunnel/tunnel_server.hpp"
 
@@ -8,6 +9,9 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
 
 #include <cstdlib>
 #include <iostream>
@@ -68,6 +72,20 @@ int main(int argc, char** argv) {
   config.settings.idle_timeout = std::chrono::seconds(idle_seconds);
   config.settings.keepalive_interval = std::chrono::seconds(keepalive_seconds);
   config.listen = {listen_address, port};
+  // CRLs expire (next update in 30 days): republish them from the store now and every day.
+  broker::Pki pki(state / "pki");
+  boost::asio::steady_timer crl_timer(io);
+  std::function<void()> publish_crls = [&] {
+    for (auto authority : {broker::Pki::Authority::boxes, broker::Pki::Authority::users}) {
+      auto listed = broker::publish_crl(pki, **store, authority);
+      if (!listed) spdlog::error("cannot republish {}: {}", pki.crl(authority).string(), listed.error().describe());
+    }
+    crl_timer.expires_after(std::chrono::hours(24));
+    crl_timer.async_wait([&](const boost::system::error_code& waited) {
+      if (!waited) publish_crls();
+    });
+  };
+  publish_crls();
   auto server = broker::TunnelServer::create(config);
   if (!server) {
     std::cerr << "sdbox-broker: " << server.error().describe() << "\n";
@@ -80,6 +98,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code&, int) {
     spdlog::info("stopping");
     (*server)->stop();
+    crl_timer.cancel();
     io.stop();
   });
   io.run();

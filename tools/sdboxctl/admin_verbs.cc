@@ -1,5 +1,7 @@
 #include "admin_verbs.hpp"
 
+#include "pki/crl_publisher.hpp"
+
 #include "sdbox/common/crypto.hpp"
 
 #include <fmt/format.h>
@@ -337,22 +339,7 @@ Status AdminVerbs::list_boxes(OutputFormat format) {
 }
 
 Result<std::size_t> AdminVerbs::rewrite_crl(Authority authority) {
-  std::vector<std::string> revoked;
-  if (authority == Authority::boxes) {
-    auto boxes = store_.boxes();
-    if (!boxes) return boxes.error();
-    for (const auto& box : *boxes) {
-      if (box.state == broker::BoxState::revoked) revoked.push_back(box.certificate_serial);
-    }
-  } else {
-    auto cards = store_.cards();
-    if (!cards) return cards.error();
-    for (const auto& card : *cards) {
-      if (card.state == broker::CardState::revoked) revoked.push_back(card.certificate_serial);
-    }
-  }
-  if (auto written = pki_.write_crl(authority, revoked); !written) return written.error();
-  return revoked.size();
+  return broker::publish_crl(pki_, store_, authority);
 }
 
 Status AdminVerbs::revoke_box(const std::string& name, const std::string& reason) {
