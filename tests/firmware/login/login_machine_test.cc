@@ -278,5 +278,16 @@ TEST_F(BoxLoginTest, AnUnreachableBrokerIsShownAndRetriedUntilItAnswers) {
   ASSERT_TRUE(reach(State::pin)) << screen_.text();
 }
 
+TEST_F(BoxLoginTest, ARevokedBoxIsToldWhyAndKeepsTrying) {
+  ASSERT_TRUE(store_->revoke_box("box-1", "stolen from the reading room", "test"));
+  start_broker();
+  start_box(server_->local_endpoint().port());
+  ASSERT_TRUE(reach(State::box_refused)) << screen_.text();
+  EXPECT_NE(screen_.text().find("This box has been revoked."), std::string::npos) << screen_.text();
+  EXPECT_NE(screen_.text().find("Retrying in"), std::string::npos) << screen_.text();
+  ASSERT_TRUE(run_until([&] { return last_audit("tunnel.refused").value("reason", "") == "box_revoked"; }));
+  EXPECT_EQ(last_audit("tunnel.refused").value("box", ""), "box-1");
+}
+
 }  // namespace
 }  // namespace sdbox::firmware
