@@ -134,6 +134,7 @@ AdminCommandLine::AdminCommandLine(CLI::App& app, CLI::App& card_command)
         }
         return exit_status::ok;
       });
+  card_issue_ = card_issue;
   card_issue->add_option("--user", login_, "the card holder's login (must exist)")->required();
   card_issue->add_option("--pin", pin_, "new PIN, 6-8 digits (asked without echo when absent)");
   card_issue->add_option("--puk", puk_, "new PUK, 6-8 digits (asked without echo when absent)");

@@ -40,6 +40,10 @@ class AdminCommandLine {
   [[nodiscard]] bool chosen() const;
   /// Runs the chosen verb; the exit status when it ran (0, or 1 for a broken audit chain).
   Result<int> run(const Dependencies& dependencies) const;
+  /// `card issue`, so main can add the finger enrolment to it and run it on the same card after.
+  [[nodiscard]] CLI::App* card_issue() const { return card_issue_; }
+  [[nodiscard]] const std::string& management_key_hex() const { return management_key_hex_; }
+  [[nodiscard]] const std::string& reader_prefix() const { return reader_prefix_; }
 
  private:
   /// A verb's work once the store is open; the dependencies give card issue its reader and terminal.
@@ -51,6 +55,7 @@ class AdminCommandLine {
 
   std::filesystem::path state_directory_;
   CLI::App* pki_init_ = nullptr;
+  CLI::App* card_issue_ = nullptr;
   std::vector<std::pair<CLI::App*, Action>> verbs_;
 
   // Option values. Only one verb runs per invocation, so verbs share the ones they have in common.

@@ -58,6 +58,73 @@ Result<std::unique_ptr<broker::Store>> open_sqlite_store(const Clock& clock, con
   return std::unique_ptr<broker::Store>(std::move(*store));
 }
 
+/// What `card enrol-finger` (and `card issue --finger`) needs.
+struct FingerEnrolment {
+  std::string finger_name;
+  std::vector<std::string> image_paths;
+  bool from_sensor = false;
+  int sensor_captures = 4;
+  double image_dpi = 500;
+  std::string management_key_hex;
+  std::string reader_prefix;
+};
+
+int enrol_in_reader(const FingerEnrolment& request) {
+  const auto& finger_name = request.finger_name;
+  const auto& image_paths = request.image_paths;
+  const double image_dpi = request.image_dpi;
+  auto position = ctl::finger_position_from_name(finger_name);
+  if (!position) return fail(position.error());
+  ctl::EnrolmentOptions options;
+  options.finger_position = *position;
+  options.captures = static_cast<int>(image_paths.size());
+  if (!from_hex(request.management_key_hex, options.management_key)) {
+    return fail(make_error(ErrorCategory::usage, "--management-key is not hex"));
+  }
+  if (!request.from_sensor && image_paths.empty()) {
+    return fail(make_error(ErrorCategory::usage, "give --images FILE... or --sensor"));
+  }
+  boost::asio::io_context io;
+  std::unique_ptr<firmware::FprintSensor> sensor;
+  if (request.from_sensor) {
+    auto created = firmware::FprintSensor::create({io.get_executor(), image_dpi});
+    if (!created) return fail(created.error());
+    sensor = std::move(*created);
+    options.captures = request.sensor_captures;
+  }
+  std::size_t next = 0;
+  auto capture = [&]() -> Result<GrayImage> {
+    if (!sensor) {
+      auto image = read_image(image_paths.at(next++), image_dpi);
+      if (image) image->dpi = image_dpi;
+      return image;
+    }
+    std::cout << "place the " << finger_name << " on the sensor (" << ++next << "/" << options.captures << ")"
+              << std::endl;
+    std::optional<Result<GrayImage>> result;
+    sensor->capture([&](Result<GrayImage> image) { result.emplace(std::move(image)); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!result && std::chrono::steady_clock::now() < deadline) {
+      io.run_for(std::chrono::milliseconds(20));
+      io.restart();
+    }
+    if (!result) {
+      sensor->cancel();
+      return make_error(ErrorCategory::usage, "no finger on the sensor within 60 s");
+    }
+    return std::move(*result);
+  };
+  auto reader = firmware::PcscCardReader::create({io.get_executor(), request.reader_prefix, true});
+  auto channel = reader->connect();
+  if (!channel) return fail(channel.error());
+  firmware::PivClient card(**channel);
+  auto enrolled = ctl::enrol_finger(card, capture, options);
+  if (!enrolled) return fail(enrolled.error());
+  std::cout << finger_name << " enrolled as reference " << fmt::format("{:02X}", enrolled->reference) << ": "
+            << enrolled->minutiae << " minutiae, best of " << enrolled->captures_used << " usable captures\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,6 +186,19 @@ int main(int argc, char** argv) {
   enrol->add_option("--management-key", management_key_hex, "the card's 3DES management key (hex)");
   enrol->add_option("--reader", reader_prefix, "use the first reader whose name starts with this");
   ctl::AdminCommandLine admin(app, *card_command);
+  // The enrolment station does it all with the card in the reader: personalise, then the finger.
+  FingerEnrolment issue_finger;
+  auto* issue_finger_option = admin.card_issue()->add_option(
+      "--finger", issue_finger.finger_name, "then enrol this finger (right-index, left-thumb, ...)");
+  auto* issue_images_option = admin.card_issue()->add_option(
+      "--finger-images", issue_finger.image_paths, "the finger's captures as image files (TIFF or PGM)");
+  auto* issue_sensor_option =
+      admin.card_issue()->add_flag("--finger-sensor", issue_finger.from_sensor, "capture the finger from the sensor");
+  admin.card_issue()->add_option("--finger-dpi", issue_finger.image_dpi, "resolution of the finger images")
+      ->check(CLI::Range(250.0, 2000.0));
+  issue_images_option->excludes(issue_sensor_option);
+  issue_images_option->needs(issue_finger_option);
+  issue_sensor_option->needs(issue_finger_option);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -140,62 +220,23 @@ int main(int argc, char** argv) {
     dependencies.read_secret = read_secret;
     dependencies.actor = ctl::local_actor();
     dependencies.out = &std::cout;
+    if (admin.card_issue()->parsed() && issue_finger_option->count() > 0 && issue_images_option->count() == 0 &&
+        !issue_finger.from_sensor) {
+      return fail(make_error(ErrorCategory::usage, "--finger needs --finger-images FILE... or --finger-sensor"));
+    }
     auto status = admin.run(dependencies);
     if (!status) return fail(status.error());
+    if (*status == 0 && admin.card_issue()->parsed() && issue_finger_option->count() > 0) {
+      issue_finger.management_key_hex = admin.management_key_hex();
+      issue_finger.reader_prefix = admin.reader_prefix();
+      return enrol_in_reader(issue_finger);
+    }
     return *status;
   }
 
   if (*enrol) {
-    auto position = ctl::finger_position_from_name(finger_name);
-    if (!position) return fail(position.error());
-    ctl::EnrolmentOptions options;
-    options.finger_position = *position;
-    options.captures = static_cast<int>(image_paths.size());
-    if (!from_hex(management_key_hex, options.management_key)) {
-      return fail(make_error(ErrorCategory::usage, "--management-key is not hex"));
-    }
-    if (!from_sensor && image_paths.empty()) {
-      return fail(make_error(ErrorCategory::usage, "give --images FILE... or --sensor"));
-    }
-    boost::asio::io_context io;
-    std::unique_ptr<firmware::FprintSensor> sensor;
-    if (from_sensor) {
-      auto created = firmware::FprintSensor::create({io.get_executor(), image_dpi});
-      if (!created) return fail(created.error());
-      sensor = std::move(*created);
-      options.captures = sensor_captures;
-    }
-    std::size_t next = 0;
-    auto capture = [&]() -> Result<GrayImage> {
-      if (!sensor) {
-        auto image = read_image(image_paths.at(next++), image_dpi);
-        if (image) image->dpi = image_dpi;
-        return image;
-      }
-      std::cout << "place the " << finger_name << " on the sensor (" << ++next << "/" << options.captures << ")"
-                << std::endl;
-      std::optional<Result<GrayImage>> result;
-      sensor->capture([&](Result<GrayImage> image) { result.emplace(std::move(image)); });
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-      while (!result && std::chrono::steady_clock::now() < deadline) {
-        io.run_for(std::chrono::milliseconds(20));
-        io.restart();
-      }
-      if (!result) {
-        sensor->cancel();
-        return make_error(ErrorCategory::usage, "no finger on the sensor within 60 s");
-      }
-      return std::move(*result);
-    };
-    auto reader = firmware::PcscCardReader::create({io.get_executor(), reader_prefix, true});
-    auto channel = reader->connect();
-    if (!channel) return fail(channel.error());
-    firmware::PivClient card(**channel);
-    auto enrolled = ctl::enrol_finger(card, capture, options);
-    if (!enrolled) return fail(enrolled.error());
-    std::cout << finger_name << " enrolled as reference " << fmt::format("{:02X}", enrolled->reference) << ": "
-              << enrolled->minutiae << " minutiae, best of " << enrolled->captures_used << " usable captures\n";
-    return 0;
+    return enrol_in_reader({finger_name, image_paths, from_sensor, sensor_captures, image_dpi, management_key_hex,
+                            reader_prefix});
   }
 
   if (*ca_init) {
