@@ -26,7 +26,7 @@ Error tunnel_error(std::string message) { return make_error(ErrorCategory::tunne
 
 /// A TLS alert from the broker during or just after the handshake means it refused us; say so.
 std::string explain(const boost::system::error_code& error) {
-  const std::string text = error.message();
+  std::string text = error.message();
   if (text.find("alert") != std::string::npos) return "the broker refused this box's certificate: " + text;
   if (text.find("certificate verify failed") != std::string::npos) {
     return "the broker's certificate is not the one this box trusts (" + text + ")";
@@ -148,7 +148,7 @@ class TunnelClientImpl final : public TunnelClient {
       auto frame = co_await wire::read_frame(*stream_);
       if (!frame) {
         std::string message = explain_failure(frame.error());
-        if (message.find("alert") != std::string::npos) message = "the broker refused this box's certificate: " + message;
+        if (message.find("alert") != std::string::npos) message.insert(0, "the broker refused this box's certificate: ");
         co_return tunnel_error(message);
       }
       if (frame->type != FrameType::pong) co_return frame;

@@ -133,7 +133,7 @@ class TunnelLoginTest : public ::testing::Test {
     bool done = false;
     asio::co_spawn(
         io_, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(work)); },
-        [&](std::exception_ptr thrown) {
+        [&](const std::exception_ptr& thrown) {
           failure = thrown;
           done = true;
         });
