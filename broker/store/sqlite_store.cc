@@ -155,6 +155,14 @@ class Statement {
     if (!stepped) return stepped.error();
     return {};
   }
+  /// Runs an INSERT; a UNIQUE conflict becomes `conflict_message`, worded for people.
+  Status run_unique(const std::string& conflict_message) {
+    auto done = run();
+    if (!done && done.error().code == static_cast<std::int64_t>(StoreFailure::conflict)) {
+      return store_error(StoreFailure::conflict, conflict_message);
+    }
+    return done;
+  }
 
   std::int64_t integer(int column) { return sqlite3_column_int64(statement_, column); }
   bool is_null(int column) { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
@@ -420,10 +428,7 @@ Result<Site> SqliteStore::add_site(const std::string& name, const std::string& a
         Site site{0, name, from_seconds(impl_->now_seconds())};
         Statement insert(impl_->db, "INSERT INTO sites (name, created_at) VALUES (?, ?)");
         insert.bind(name, to_seconds(site.created_at));
-        if (auto done = insert.run(); !done) {
-          if (done.error().code == static_cast<std::int64_t>(StoreFailure::conflict)) {
-            return store_error(StoreFailure::conflict, fmt::format("a site named '{}' exists already", name));
-          }
+        if (auto done = insert.run_unique(fmt::format("a site named '{}' exists already", name)); !done) {
           return done.error();
         }
         site.id = sqlite3_last_insert_rowid(impl_->db);
@@ -449,10 +454,7 @@ Result<Box> SqliteStore::add_box(const Box& box, const std::string& actor) {
                          "INSERT INTO boxes (name, site_id, certificate_serial, certificate_sha256, state, created_at) "
                          "VALUES (?, ?, ?, ?, 'active', ?)");
         insert.bind(box.name, *site_id, box.certificate_serial, box.certificate_sha256, impl_->now_seconds());
-        if (auto done = insert.run(); !done) {
-          if (done.error().code == static_cast<std::int64_t>(StoreFailure::conflict)) {
-            return store_error(StoreFailure::conflict, fmt::format("a box named '{}' exists already", box.name));
-          }
+        if (auto done = insert.run_unique(fmt::format("a box named '{}' exists already", box.name)); !done) {
           return done.error();
         }
         return this->box(box.name);
@@ -498,10 +500,7 @@ Result<User> SqliteStore::add_user(const User& user, const std::string& actor) {
       [&]() -> Result<User> {
         Statement insert(impl_->db, "INSERT INTO users (login, full_name, state, created_at) VALUES (?, ?, ?, ?)");
         insert.bind(user.login, user.full_name, to_string(user.state), impl_->now_seconds());
-        if (auto done = insert.run(); !done) {
-          if (done.error().code == static_cast<std::int64_t>(StoreFailure::conflict)) {
-            return store_error(StoreFailure::conflict, fmt::format("a user '{}' exists already", user.login));
-          }
+        if (auto done = insert.run_unique(fmt::format("a user '{}' exists already", user.login)); !done) {
           return done.error();
         }
         return this->user(user.login);
@@ -528,11 +527,7 @@ Result<Card> SqliteStore::add_card(const Card& card, const std::string& actor) {
                          "INSERT INTO cards (user_id, certificate_serial, certificate_sha256, state, enrolled_at) "
                          "VALUES (?, ?, ?, 'active', ?)");
         insert.bind(*user_id, card.certificate_serial, card.certificate_sha256, to_seconds(card.enrolled_at));
-        if (auto done = insert.run(); !done) {
-          if (done.error().code == static_cast<std::int64_t>(StoreFailure::conflict)) {
-            return store_error(StoreFailure::conflict,
-                               fmt::format("a card with certificate serial {} exists already", card.certificate_serial));
-          }
+        if (auto done = insert.run_unique(fmt::format("a card with certificate serial {} exists already", card.certificate_serial)); !done) {
           return done.error();
         }
         return card_by_serial(card.certificate_serial);
@@ -589,10 +584,7 @@ Result<Project> SqliteStore::add_project(const Project& project, const std::stri
       [&]() -> Result<Project> {
         Statement insert(impl_->db, "INSERT INTO projects (name, title) VALUES (?, ?)");
         insert.bind(project.name, project.title);
-        if (auto done = insert.run(); !done) {
-          if (done.error().code == static_cast<std::int64_t>(StoreFailure::conflict)) {
-            return store_error(StoreFailure::conflict, fmt::format("a project named '{}' exists already", project.name));
-          }
+        if (auto done = insert.run_unique(fmt::format("a project named '{}' exists already", project.name)); !done) {
           return done.error();
         }
         return Project{sqlite3_last_insert_rowid(impl_->db), project.name, project.title};
