@@ -87,26 +87,31 @@ LoginSession::Reply LoginSession::refuse(const std::string& reason, const std::s
 }
 
 /// The card and the membership may change between steps (an admin suspends the card while the
-/// person is at the sensor): every step re-reads them.
-Status LoginSession::still_allowed() {
+/// person is at the sensor): every step re-reads them. The refusal reason, or nothing when allowed.
+std::optional<std::string> LoginSession::refusal_now() {
   auto card = config_.store->card_by_serial(card_->certificate_serial);
-  if (!card) return card.error();
+  if (!card) return std::string(refusal::kStore);
   card_ = *card;
   auto user = config_.store->user(card_->user);
-  if (!user) return user.error();
+  if (!user) return std::string(refusal::kStore);
   user_ = *user;
-  if (card_->state == CardState::revoked) {
-    return make_error(ErrorCategory::broker, refusal::kCardRevoked);
+  if (card_->state == CardState::revoked) return std::string(refusal::kCardRevoked);
+  if (card_->state == CardState::suspended) return std::string(refusal::kCardSuspended);
+  if (config_.clock->now() - card_->enrolled_at > config_.policy.enrolment_renewal) {
+    return std::string(refusal::kEnrolmentExpired);
   }
-  if (card_->state == CardState::suspended) {
-    return make_error(ErrorCategory::broker, refusal::kCardSuspended);
-  }
-  const auto now = config_.clock->now();
-  if (now - card_->enrolled_at > config_.policy.enrolment_renewal) {
-    return make_error(ErrorCategory::broker, refusal::kEnrolmentExpired);
-  }
-  if (user_->state != UserState::active) return make_error(ErrorCategory::broker, refusal::kUserDisabled);
-  return {};
+  if (user_->state != UserState::active) return std::string(refusal::kUserDisabled);
+  return std::nullopt;
+}
+
+Result<std::vector<Project>> LoginSession::projects_today() {
+  return config_.store->projects_open_to(user_->login, std::chrono::floor<std::chrono::days>(config_.clock->now()));
+}
+
+Result<bool> LoginSession::open_today(const std::string& project) {
+  auto projects = projects_today();
+  if (!projects) return projects.error();
+  return std::any_of(projects->begin(), projects->end(), [&](const Project& open) { return open.name == project; });
 }
 
 namespace {
@@ -164,14 +169,8 @@ LoginSession::Reply LoginSession::begin(const Json& body) {
   auto key = crypto::certificate_public_key(**certificate);
   if (!key) return refuse(refusal::kCertificateInvalid, "The card's certificate holds no usable key.");
   card_key_ = std::move(*key);
-  if (auto allowed = still_allowed(); !allowed) {
-    const auto reason = allowed.error().category == ErrorCategory::broker && allowed.error().code == 0
-                            ? allowed.error().message
-                            : std::string(refusal::kStore);
-    return refuse(reason, message_for(reason));
-  }
-  const Day today = std::chrono::floor<std::chrono::days>(config_.clock->now());
-  auto projects = config_.store->projects_open_to(user_->login, today);
+  if (auto reason = refusal_now()) return refuse(*reason, message_for(*reason));
+  auto projects = projects_today();
   if (!projects) return refuse(refusal::kStore, message_for(refusal::kStore));
   if (projects->empty()) return refuse(refusal::kNoProjectToday, message_for(refusal::kNoProjectToday));
   Json offered = Json::array();
@@ -188,16 +187,10 @@ LoginSession::Reply LoginSession::choose(const Json& body) {
   }
   const auto project = string_field(body, "project", 64);
   if (!project) return refuse(refusal::kProtocol, "choose_project needs a project name", true);
-  if (auto allowed = still_allowed(); !allowed) {
-    const auto reason = allowed.error().code == 0 ? allowed.error().message : std::string(refusal::kStore);
-    return refuse(reason, message_for(reason));
-  }
-  const Day today = std::chrono::floor<std::chrono::days>(config_.clock->now());
-  auto projects = config_.store->projects_open_to(user_->login, today);
-  if (!projects) return refuse(refusal::kStore, message_for(refusal::kStore));
-  const bool open = std::any_of(projects->begin(), projects->end(),
-                                [&](const Project& candidate) { return candidate.name == *project; });
-  if (!open) {
+  if (auto reason = refusal_now()) return refuse(*reason, message_for(*reason));
+  auto open = open_today(*project);
+  if (!open) return refuse(refusal::kStore, message_for(refusal::kStore));
+  if (!*open) {
     audit("login.choose", "refused", {{"requested_project", *project}});
     return refuse(refusal::kProjectNotOpen, message_for(refusal::kProjectNotOpen));
   }
@@ -223,21 +216,15 @@ LoginSession::Reply LoginSession::prove(const Json& body) {
   if (config_.clock->now() - challenge_issued_ > config_.policy.challenge_lifetime) {
     return refuse(refusal::kChallengeExpired, "The login took too long. Please start again.");
   }
-  if (auto allowed = still_allowed(); !allowed) {
-    const auto reason = allowed.error().code == 0 ? allowed.error().message : std::string(refusal::kStore);
-    return refuse(reason, message_for(reason));
-  }
+  if (auto reason = refusal_now()) return refuse(*reason, message_for(*reason));
   const Bytes digest = login::proof_digest(challenge, config_.tunnel_exporter, config_.box, project_);
   auto valid = crypto::ecdsa_verify_digest(*card_key_, digest, signature);
   if (!valid || !*valid) {
     return refuse(refusal::kBadSignature, "The card's signature does not match this login.");
   }
-  const Day today = std::chrono::floor<std::chrono::days>(config_.clock->now());
-  auto projects = config_.store->projects_open_to(user_->login, today);
-  if (!projects) return refuse(refusal::kStore, message_for(refusal::kStore));
-  if (std::none_of(projects->begin(), projects->end(), [&](const Project& p) { return p.name == project_; })) {
-    return refuse(refusal::kProjectNotOpen, message_for(refusal::kProjectNotOpen));
-  }
+  auto open = open_today(project_);
+  if (!open) return refuse(refusal::kStore, message_for(refusal::kStore));
+  if (!*open) return refuse(refusal::kProjectNotOpen, message_for(refusal::kProjectNotOpen));
   auto desktop = config_.store->desktop(project_);
   if (!desktop) return refuse(refusal::kNoDesktop, "This project has no desktop yet. Contact your IT administrator.");
   auto session = config_.store->open_session({0, user_->login, config_.box, project_, SessionState::active, {}, {}},

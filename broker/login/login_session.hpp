@@ -10,6 +10,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sdbox::broker {
 
@@ -82,7 +83,9 @@ class LoginSession {
   Reply card_event(const nlohmann::json& body);
   Reply refuse(const std::string& reason, const std::string& message, bool close = false);
   void audit(const std::string& action, const std::string& outcome, nlohmann::json details);
-  Status still_allowed();
+  std::optional<std::string> refusal_now();
+  Result<std::vector<Project>> projects_today();
+  Result<bool> open_today(const std::string& project);
 
   Config config_;
   Step step_ = Step::idle;

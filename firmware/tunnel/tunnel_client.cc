@@ -25,8 +25,7 @@ using wire::FrameType;
 Error tunnel_error(std::string message) { return make_error(ErrorCategory::tunnel, std::move(message)); }
 
 /// A TLS alert from the broker during or just after the handshake means it refused us; say so.
-std::string explain(const boost::system::error_code& error) {
-  std::string text = error.message();
+std::string explain(std::string text) {
   if (text.find("alert") != std::string::npos) return "the broker refused this box's certificate: " + text;
   if (text.find("certificate verify failed") != std::string::npos) {
     return "the broker's certificate is not the one this box trusts (" + text + ")";
@@ -87,7 +86,7 @@ class TunnelClientImpl final : public TunnelClient {
     stream_->set_verify_callback(ssl::host_name_verification(name));
     auto [handshake_error] =
         co_await stream_->async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-    if (handshake_error) co_return tunnel_error(timed_out_ ? "the TLS handshake timed out" : explain(handshake_error));
+    if (handshake_error) co_return tunnel_error(timed_out_ ? "the TLS handshake timed out" : explain(handshake_error.message()));
     exporter_.assign(login::kExporterSize, 0);
     if (SSL_export_keying_material(stream_->native_handle(), exporter_.data(), exporter_.size(),
                                    login::kExporterLabel.data(), login::kExporterLabel.size(), nullptr, 0, 0) != 1) {
@@ -140,17 +139,13 @@ class TunnelClientImpl final : public TunnelClient {
 
   std::string explain_failure(const Error& error) const {
     if (timed_out_) return "the broker did not answer in time";
-    return error.message;
+    return explain(error.message);
   }
 
   asio::awaitable<Result<Frame>> answer() {
     for (;;) {
       auto frame = co_await wire::read_frame(*stream_);
-      if (!frame) {
-        std::string message = explain_failure(frame.error());
-        if (message.find("alert") != std::string::npos) message.insert(0, "the broker refused this box's certificate: ");
-        co_return tunnel_error(message);
-      }
+      if (!frame) co_return tunnel_error(explain_failure(frame.error()));
       if (frame->type != FrameType::pong) co_return frame;
     }
   }

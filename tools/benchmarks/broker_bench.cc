@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <regex>
 #include <sstream>
@@ -226,6 +227,38 @@ Provisioned provision(const std::filesystem::path& work) {
   return out;
 }
 
+/// One login as a box makes it on a fresh tunnel: hello, login_begin, choose_project, then
+/// `sign` (the card's part) over the proof digest, login_proof, session_ready, bye.
+asio::awaitable<Status> login_once(firmware::TunnelClient& tunnel, const Bytes& certificate,
+                                   const std::function<Result<Bytes>(const Bytes& digest)>& sign) {
+  auto failure = [](const Result<Frame>& step) {
+    return make_error(ErrorCategory::broker, step ? step->body.dump() : step.error().describe());
+  };
+  // One co_await per statement: g++ 12 miscompiles co_await inside a conditional expression.
+  auto step = co_await tunnel.connect();
+  if (step && step->type == FrameType::hello) {
+    const Frame begin{FrameType::login_begin, {{"certificate", to_hex(certificate)}}};
+    step = co_await tunnel.request(begin);
+  }
+  if (step && step->type == FrameType::projects) {
+    const Frame choose{FrameType::choose_project, {{"project", "bench"}}};
+    step = co_await tunnel.request(choose);
+  }
+  Bytes nonce;
+  if (!step || step->type != FrameType::challenge || !from_hex(step->body.value("challenge", ""), nonce)) {
+    co_return failure(step);
+  }
+  auto signature = sign(login::proof_digest(nonce, tunnel.exporter(), "box-bench", "bench"));
+  if (!signature) co_return signature.error();
+  const Frame proof{FrameType::login_proof, {{"signature", to_hex(*signature)}}};
+  auto ready = co_await tunnel.request(proof);
+  if (!ready || ready->type != FrameType::session_ready) co_return failure(ready);
+  const Frame bye{FrameType::bye, nlohmann::json::object()};
+  (void)co_await tunnel.send(bye);
+  tunnel.close();
+  co_return Status{};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -305,33 +338,15 @@ int main(int argc, char** argv) {
         for (int i = 0; i < logins && login_failure.empty(); ++i) {
           auto tunnel = must(firmware::TunnelClient::create(client_config), "tunnel client");
           const auto start = SteadyClock::now();
-          // One co_await per statement: g++ 12 miscompiles co_await inside a conditional expression.
-          auto step = co_await tunnel->connect();
-          if (step && step->type == FrameType::hello) {
-            const Frame begin{FrameType::login_begin, {{"certificate", to_hex(provisioned.card_certificate)}}};
-            step = co_await tunnel->request(begin);
-          }
-          if (step && step->type == FrameType::projects) {
-            const Frame choose{FrameType::choose_project, {{"project", "bench"}}};
-            step = co_await tunnel->request(choose);
-          }
-          Bytes nonce;
-          if (!step || step->type != FrameType::challenge || !from_hex(step->body.value("challenge", ""), nonce)) {
-            login_failure = step ? step->body.dump() : step.error().describe();
-            co_return;
-          }
-          const auto digest = login::proof_digest(nonce, tunnel->exporter(), "box-bench", "bench");
-          auto signature = must(crypto::ecdsa_sign_digest(*provisioned.card_key, digest), "signing");
-          const Frame proof{FrameType::login_proof, {{"signature", to_hex(signature)}}};
-          auto ready = co_await tunnel->request(proof);
-          if (!ready || ready->type != FrameType::session_ready) {
-            login_failure = ready ? ready->body.dump() : ready.error().describe();
+          const std::function<Result<Bytes>(const Bytes&)> sign = [&](const Bytes& digest) {
+            return crypto::ecdsa_sign_digest(*provisioned.card_key, digest);
+          };
+          auto done = co_await login_once(*tunnel, provisioned.card_certificate, sign);
+          if (!done) {
+            login_failure = done.error().message;
             co_return;
           }
           latencies.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count());
-          const Frame bye{FrameType::bye, nlohmann::json::object()};
-          (void)co_await tunnel->send(bye);
-          tunnel->close();
         }
       },
       asio::detached);
@@ -366,44 +381,26 @@ int main(int argc, char** argv) {
               co_return;
             }
             auto tunnel = must(firmware::TunnelClient::create(client_config), "tunnel client");
-            auto step = co_await tunnel->connect();
-            if (step && step->type == FrameType::hello) {
-              const Frame begin{FrameType::login_begin, {{"certificate", to_hex(*certificate)}}};
-              step = co_await tunnel->request(begin);
-            }
-            if (step && step->type == FrameType::projects) {
-              const Frame choose{FrameType::choose_project, {{"project", "bench"}}};
-              step = co_await tunnel->request(choose);
-            }
-            Bytes nonce;
-            if (!step || step->type != FrameType::challenge || !from_hex(step->body.value("challenge", ""), nonce)) {
-              login_failure = step ? step->body.dump() : step.error().describe();
-              co_return;
-            }
-            auto extraction = must(firmware::extract_minutiae(real_card->finger), "extraction");
-            auto references = must(card.finger_references(), "finger references");
-            auto probe = must(finger::to_card_template(extraction.minutiae, references.front()), "template");
-            auto match = card.verify_finger(references.front().key_reference, probe);
-            if (!match || match->outcome != firmware::PinCheck::Outcome::accepted) {
-              login_failure = "the card did not recognise the finger";
-              co_return;
-            }
-            const auto digest = login::proof_digest(nonce, tunnel->exporter(), "box-bench", "bench");
-            auto signature = card.sign_digest(piv::key::kAuthentication, piv::alg::kEccP256, digest);
-            if (!signature) {
-              login_failure = signature.error().describe();
-              co_return;
-            }
-            const Frame proof{FrameType::login_proof, {{"signature", to_hex(*signature)}}};
-            auto ready = co_await tunnel->request(proof);
-            if (!ready || ready->type != FrameType::session_ready) {
-              login_failure = ready ? ready->body.dump() : ready.error().describe();
+            // The box's part between the finger touching the sensor and the signature.
+            const std::function<Result<Bytes>(const Bytes&)> finger_and_sign = [&](const Bytes& digest) -> Result<Bytes> {
+              auto extraction = firmware::extract_minutiae(real_card->finger);
+              if (!extraction) return extraction.error();
+              auto references = card.finger_references();
+              if (!references || references->empty()) return make_error(ErrorCategory::card, "no finger enrolled");
+              auto probe = finger::to_card_template(extraction->minutiae, references->front());
+              if (!probe) return probe.error();
+              auto match = card.verify_finger(references->front().key_reference, *probe);
+              if (!match || match->outcome != firmware::PinCheck::Outcome::accepted) {
+                return make_error(ErrorCategory::card, "the card did not recognise the finger");
+              }
+              return card.sign_digest(piv::key::kAuthentication, piv::alg::kEccP256, digest);
+            };
+            auto done = co_await login_once(*tunnel, *certificate, finger_and_sign);
+            if (!done) {
+              login_failure = done.error().message;
               co_return;
             }
             card_latencies.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count());
-            const Frame bye{FrameType::bye, nlohmann::json::object()};
-            (void)co_await tunnel->send(bye);
-            tunnel->close();
           }
         },
         asio::detached);
