@@ -188,6 +188,18 @@ Result<PKey> private_key_from_der(ByteView der) {
   return PKey(key);
 }
 
+namespace {
+/// Runs a PEM_write_bio_* call into memory and returns the text (empty if it failed).
+template <class Write>
+std::string pem_text(Write write) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!bio || write(bio.get()) != 1) return {};
+  BUF_MEM* memory = nullptr;
+  BIO_get_mem_ptr(bio.get(), &memory);
+  return memory != nullptr ? std::string(memory->data, memory->length) : std::string{};
+}
+}  // namespace
+
 Result<PKey> private_key_from_pem_file(const std::filesystem::path& path) {
   auto file = open_file(path, "r");
   if (!file) return file.error();
@@ -254,6 +266,20 @@ Result<Certificate> certificate_from_pem_file(const std::filesystem::path& path)
   X509* certificate = PEM_read_X509(file->get(), nullptr, nullptr, nullptr);
   if (certificate == nullptr) return openssl_error(fmt::format("reading the certificate in {}", path.string()));
   return Certificate(certificate);
+}
+
+Result<Certificate> certificate_from_pem(std::string_view pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  if (!bio) return openssl_error("reading a certificate");
+  X509* certificate = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+  if (certificate == nullptr) return openssl_error("reading a PEM certificate");
+  return Certificate(certificate);
+}
+
+std::string certificate_to_pem(const X509& certificate) { return pem_text([&](BIO* bio) { return PEM_write_bio_X509(bio, &certificate); }); }
+
+std::string private_key_to_pem(const EVP_PKEY& key) {
+  return pem_text([&](BIO* bio) { return PEM_write_bio_PrivateKey(bio, &key, nullptr, nullptr, 0, nullptr, nullptr); });
 }
 
 Status write_certificate_pem(const X509& certificate, const std::filesystem::path& path) {

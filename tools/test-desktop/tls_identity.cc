@@ -2,34 +2,18 @@
 
 #include "sdbox/common/crypto.hpp"
 
-#include <openssl/bio.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
-
-#include <memory>
 
 namespace sdbox::desktop {
 
 namespace {
 
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-
-std::string drain(BIO* bio) {
-  BUF_MEM* memory = nullptr;
-  BIO_get_mem_ptr(bio, &memory);
-  return memory != nullptr ? std::string(memory->data, memory->length) : std::string{};
-}
-
 Result<TlsIdentity> to_pem(const X509& certificate, const EVP_PKEY& key) {
-  std::unique_ptr<BIO, BioFree> cert_bio(BIO_new(BIO_s_mem()));
-  std::unique_ptr<BIO, BioFree> key_bio(BIO_new(BIO_s_mem()));
-  if (!cert_bio || !key_bio || PEM_write_bio_X509(cert_bio.get(), const_cast<X509*>(&certificate)) != 1 ||
-      PEM_write_bio_PrivateKey(key_bio.get(), const_cast<EVP_PKEY*>(&key), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+  TlsIdentity identity{crypto::certificate_to_pem(certificate), crypto::private_key_to_pem(key)};
+  if (identity.certificate_pem.empty() || identity.private_key_pem.empty()) {
     return make_error(ErrorCategory::crypto, "cannot encode the TLS identity as PEM: " + crypto::last_openssl_error());
   }
-  return TlsIdentity{drain(cert_bio.get()), drain(key_bio.get())};
+  return identity;
 }
 
 }  // namespace

@@ -50,6 +50,10 @@ Result<bool> ecdsa_verify_digest(const EVP_PKEY& public_key, ByteView digest, By
 Result<Certificate> certificate_from_der(ByteView der);
 Result<Bytes> certificate_to_der(const X509& certificate);
 Result<Certificate> certificate_from_pem_file(const std::filesystem::path& path);
+Result<Certificate> certificate_from_pem(std::string_view pem);
+/// PEM text of a certificate or a private key (unencrypted), for libraries that take PEM in memory.
+std::string certificate_to_pem(const X509& certificate);
+std::string private_key_to_pem(const EVP_PKEY& key);
 Status write_certificate_pem(const X509& certificate, const std::filesystem::path& path);
 Result<PKey> certificate_public_key(const X509& certificate);
 std::string certificate_subject(const X509& certificate);

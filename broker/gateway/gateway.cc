@@ -1,0 +1,323 @@
+#include "gateway/gateway.hpp"
+
+#include "sdbox/common/log.hpp"
+
+#include <freerdp/channels/wtsvc.h>
+#include <freerdp/constants.h>
+#include <freerdp/freerdp.h>
+#include <freerdp/peer.h>
+#include <freerdp/settings.h>
+#include <freerdp/update.h>
+#include <openssl/crypto.h>
+#include <winpr/synch.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+namespace sdbox::broker {
+
+namespace {
+
+auto logger() { return log::component("gateway"); }
+
+Gateway* self(freerdp_peer* peer) { return static_cast<Gateway*>(peer->ContextExtra); }
+Gateway* self(rdpContext* context) { return self(context->peer); }
+Gateway* self(rdpInput* input) { return self(input->context); }
+
+bool same_secret(const std::string& given, const std::string& expected) {
+  return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+}
+
+}  // namespace
+
+std::string_view channel_purpose(std::string_view channel) {
+  if (channel == "cliprdr") return "clipboard";
+  if (channel == "rdpdr") return "drives, printers, smartcards and ports";
+  if (channel == "rdpsnd") return "audio output";
+  if (channel == "drdynvc") return "dynamic channels (USB, microphone, camera, display control)";
+  if (channel == "rail" || channel == "rail_wi" || channel == "rail_ri") return "remote applications";
+  if (channel == "encomsp" || channel == "remdesk") return "remote assistance";
+  return "an unknown channel";
+}
+
+// FreeRDP's C callback tables want plain functions; this struct reaches the private members.
+struct GatewayCallbacks {
+  static BOOL post_connect(freerdp_peer* peer) { return self(peer)->box_logged_on() ? TRUE : FALSE; }
+  static BOOL activate(freerdp_peer* peer) {
+    auto* gateway = self(peer);
+    gateway->active_ = true;
+    gateway->full_redraw_ = true;
+    return TRUE;
+  }
+  /// Input from the box goes to the desktop; before the desktop is there it is dropped.
+  template <class Send>
+  static BOOL forward(rdpInput* input, Send send) {
+    auto* gateway = self(input);
+    ++gateway->inputs_from_box_;
+    if (!gateway->desktop_) return TRUE;
+    return send(*gateway->desktop_) ? TRUE : FALSE;
+  }
+  static BOOL keyboard(rdpInput* input, UINT16 flags, UINT16 code) {
+    return forward(input, [&](rdp::Viewer& desktop) { return desktop.send_keyboard(flags, code).ok(); });
+  }
+  static BOOL unicode_keyboard(rdpInput* input, UINT16 flags, UINT16 code) {
+    return forward(input, [&](rdp::Viewer& desktop) { return desktop.send_unicode(flags, code).ok(); });
+  }
+  static BOOL mouse(rdpInput* input, UINT16 flags, UINT16 x, UINT16 y) {
+    return forward(input, [&](rdp::Viewer& desktop) { return desktop.send_mouse(flags, x, y).ok(); });
+  }
+  static BOOL extended_mouse(rdpInput* input, UINT16 flags, UINT16 x, UINT16 y) {
+    return forward(input, [&](rdp::Viewer& desktop) { return desktop.send_extended_mouse(flags, x, y).ok(); });
+  }
+  static BOOL synchronize(rdpInput* input, UINT32 flags) {
+    return forward(input, [&](rdp::Viewer& desktop) { return desktop.send_synchronize(flags).ok(); });
+  }
+  static BOOL refresh_rect(rdpContext* context, BYTE, const RECTANGLE_16*) {
+    self(context)->full_redraw_ = true;
+    return TRUE;
+  }
+  static BOOL suppress_output(rdpContext* context, BYTE allow, const RECTANGLE_16*) {
+    auto* gateway = self(context);
+    gateway->suppressed_ = allow == 0;
+    if (allow != 0) gateway->full_redraw_ = true;
+    return TRUE;
+  }
+  /// Data on a static channel: no channel is open, so it is counted and dropped here.
+  static BOOL channel_data(freerdp_peer* peer, UINT16 channel_id, const BYTE*, size_t size, UINT32, size_t) {
+    auto* gateway = self(peer);
+    auto found = gateway->channel_names_.find(channel_id);
+    gateway->blocked_bytes_[found != gateway->channel_names_.end() ? found->second : "channel " + std::to_string(channel_id)] += size;
+    return TRUE;
+  }
+};
+
+Gateway::Gateway(Config config) : config_(std::move(config)) {}
+
+Result<std::unique_ptr<Gateway>> Gateway::create(Config config) {
+  if (config.events == nullptr) throw std::logic_error("Gateway needs an event sink");
+  std::unique_ptr<Gateway> gateway(new Gateway(std::move(config)));
+  gateway->peer_ = freerdp_peer_new(gateway->config_.box_socket);
+  if (gateway->peer_ == nullptr) {
+    ::close(gateway->config_.box_socket);
+    return make_error(ErrorCategory::io, "cannot create the RDP server for the box");
+  }
+  auto* peer = gateway->peer_;
+  peer->ContextExtra = gateway.get();
+  if (freerdp_peer_context_new(peer) != TRUE) return make_error(ErrorCategory::io, "cannot create the RDP server context");
+  auto* settings = peer->settings;
+  const auto& tls = gateway->config_.settings;
+  // TLS only (the box pins our certificate), no NLA, no legacy RDP security; uncompressed
+  // surface bits, so nothing is negotiated that we would have to trust.
+  bool configured = freerdp_settings_set_string(settings, FreeRDP_CertificateContent, tls.certificate_pem.c_str()) &&
+                    freerdp_settings_set_string(settings, FreeRDP_PrivateKeyContent, tls.private_key_pem.c_str()) &&
+                    freerdp_settings_set_bool(settings, FreeRDP_RdpSecurity, FALSE) &&
+                    freerdp_settings_set_bool(settings, FreeRDP_TlsSecurity, TRUE) &&
+                    freerdp_settings_set_bool(settings, FreeRDP_NlaSecurity, FALSE) &&
+                    freerdp_settings_set_uint32(settings, FreeRDP_ColorDepth, 32) &&
+                    freerdp_settings_set_bool(settings, FreeRDP_RemoteFxCodec, FALSE) &&
+                    freerdp_settings_set_bool(settings, FreeRDP_NSCodec, FALSE) &&
+                    freerdp_settings_set_bool(settings, FreeRDP_SupportGraphicsPipeline, FALSE) &&
+                    freerdp_settings_set_bool(settings, FreeRDP_RefreshRect, TRUE) &&
+                    freerdp_settings_set_bool(settings, FreeRDP_SuppressOutput, TRUE);
+  if (!configured) return make_error(ErrorCategory::io, "cannot configure the RDP server for the box");
+  peer->PostConnect = &GatewayCallbacks::post_connect;
+  peer->Activate = &GatewayCallbacks::activate;
+  peer->ReceiveChannelData = &GatewayCallbacks::channel_data;
+  peer->input->KeyboardEvent = &GatewayCallbacks::keyboard;
+  peer->input->UnicodeKeyboardEvent = &GatewayCallbacks::unicode_keyboard;
+  peer->input->MouseEvent = &GatewayCallbacks::mouse;
+  peer->input->ExtendedMouseEvent = &GatewayCallbacks::extended_mouse;
+  peer->input->SynchronizeEvent = &GatewayCallbacks::synchronize;
+  peer->update->RefreshRect = &GatewayCallbacks::refresh_rect;
+  peer->update->SuppressOutput = &GatewayCallbacks::suppress_output;
+  if (peer->Initialize(peer) != TRUE) return make_error(ErrorCategory::io, "cannot initialise the RDP server for the box");
+  return gateway;
+}
+
+Gateway::~Gateway() {
+  desktop_.reset();
+  if (peer_ != nullptr) {
+    if (peer_->context != nullptr) {
+      peer_->Disconnect(peer_);
+      freerdp_peer_context_free(peer_);
+    }
+    freerdp_peer_free(peer_);
+  }
+}
+
+void Gateway::emit(nlohmann::json event) {
+  for (const auto& [key, value] : config_.settings.context) event[key] = value;
+  config_.events->emit(event);
+}
+
+bool Gateway::box_logged_on() {
+  auto* settings = peer_->settings;
+  const char* user = freerdp_settings_get_string(settings, FreeRDP_Username);
+  const char* password = freerdp_settings_get_string(settings, FreeRDP_Password);
+  if (!same_secret(user != nullptr ? user : "", config_.settings.box_user) ||
+      !same_secret(password != nullptr ? password : "", config_.settings.box_password)) {
+    logger()->warn("box refused: not this session's credentials {}", log::Fields().add("session", config_.settings.context["session"]));
+    emit({{"event", "box_refused"}, {"reason", "not this session's credentials"}});
+    return false;
+  }
+
+  // Every static channel the box's client asked for is refused: none is opened, what arrives on
+  // it is counted and dropped (GatewayCallbacks::channel_data).
+  size_t count = 0;
+  char** names = WTSGetAcceptedChannelNames(peer_, &count);
+  for (size_t i = 0; names != nullptr && i < count; ++i) {
+    if (names[i] == nullptr) continue;
+    std::string name = names[i];
+    channel_names_[WTSChannelGetId(peer_, name.c_str())] = name;
+    blocked_bytes_[name] += 0;
+    logger()->warn("blocked channel {}", log::Fields()
+                                             .add("session", config_.settings.context["session"])
+                                             .add("box", config_.settings.context["box"])
+                                             .add("user", config_.settings.context["user"])
+                                             .add("project", config_.settings.context["project"])
+                                             .add("channel", name)
+                                             .add("carries", channel_purpose(name)));
+    emit({{"event", "blocked_channel"}, {"channel", name}, {"carries", channel_purpose(name)}});
+  }
+  free(names);  // the array only; the names belong to FreeRDP
+
+  auto desktop = config_.settings.desktop;
+  desktop.width = freerdp_settings_get_uint32(settings, FreeRDP_DesktopWidth);
+  desktop.height = freerdp_settings_get_uint32(settings, FreeRDP_DesktopHeight);
+  auto connected = rdp::Viewer::connect(desktop);
+  if (!connected) {
+    logger()->error("desktop unreachable {}", log::Fields()
+                                                  .add("session", config_.settings.context["session"])
+                                                  .add("desktop", desktop.host + ":" + std::to_string(desktop.port))
+                                                  .add("error", connected.error().message));
+    emit({{"event", "desktop_unreachable"}, {"reason", connected.error().message}});
+    return false;
+  }
+  desktop_ = std::move(*connected);
+  emit({{"event", "desktop_connected"}, {"width", desktop.width}, {"height", desktop.height}});
+  return true;
+}
+
+std::string Gateway::run(void* stop_event) {
+  std::string reason = "the box left";
+  while (true) {
+    std::array<HANDLE, 64> handles{};
+    DWORD count = peer_->GetEventHandles(peer_, handles.data(), 32);
+    if (count == 0) {
+      reason = "no connection to the box";
+      break;
+    }
+    if (desktop_) count += static_cast<DWORD>(desktop_->event_handles(std::span<void*>(handles.data() + count, 30)));
+    handles[count++] = stop_event;
+    if (WaitForMultipleObjects(count, handles.data(), FALSE, INFINITE) == WAIT_FAILED) {
+      reason = "waiting failed";
+      break;
+    }
+    if (WaitForSingleObject(stop_event, 0) == WAIT_OBJECT_0) {
+      reason = "stopped by the broker";
+      break;
+    }
+    if (peer_->CheckFileDescriptor(peer_) != TRUE) break;
+    if (desktop_) {
+      if (auto processed = desktop_->process(); !processed) {
+        reason = "the desktop ended the connection (" + processed.error().message + ")";
+        break;
+      }
+      send_painted();
+    }
+  }
+  peer_->Close(peer_);
+  nlohmann::json blocked = nlohmann::json::object();
+  for (const auto& [name, bytes] : blocked_bytes_) blocked[name] = bytes;
+  emit({{"event", "ended"},
+        {"reason", reason},
+        {"bytes_to_box", bytes_to_box_},
+        {"inputs_from_box", inputs_from_box_},
+        {"blocked_bytes", blocked}});
+  logger()->info("gateway ended {}", log::Fields()
+                                         .add("session", config_.settings.context["session"])
+                                         .add("reason", reason)
+                                         .add("bytes_to_box", bytes_to_box_)
+                                         .add("inputs_from_box", inputs_from_box_));
+  return reason;
+}
+
+void Gateway::send_painted() {
+  if (!active_ || suppressed_) return;
+  auto frame = desktop_->frame();
+  if (frame.pixels == nullptr) return;
+  auto painted = desktop_->take_painted();
+  if (full_redraw_) painted = {rdp::Rect{0, 0, frame.width, frame.height}};
+  if (painted.empty()) return;
+  auto box_width = freerdp_settings_get_uint32(peer_->settings, FreeRDP_DesktopWidth);
+  auto box_height = freerdp_settings_get_uint32(peer_->settings, FreeRDP_DesktopHeight);
+  bool markers = freerdp_settings_get_bool(peer_->settings, FreeRDP_SurfaceFrameMarkerEnabled);
+  if (markers) {
+    SURFACE_FRAME_MARKER marker{SURFACECMD_FRAMEACTION_BEGIN, frame_id_};
+    peer_->update->SurfaceFrameMarker(peer_->context, &marker);
+  }
+  for (auto rect : painted) {
+    // A desktop larger than the box (it may resize itself) is clipped to the box.
+    if (rect.x >= box_width || rect.y >= box_height || rect.x >= frame.width || rect.y >= frame.height) continue;
+    rect.width = std::min({rect.width, box_width - rect.x, frame.width - rect.x});
+    rect.height = std::min({rect.height, box_height - rect.y, frame.height - rect.y});
+    if (!send_rect(frame, rect)) {
+      logger()->warn("cannot send a frame to the box {}", log::Fields().add("session", config_.settings.context["session"]));
+      return;
+    }
+  }
+  if (markers) {
+    SURFACE_FRAME_MARKER marker{SURFACECMD_FRAMEACTION_END, frame_id_};
+    peer_->update->SurfaceFrameMarker(peer_->context, &marker);
+  }
+  ++frame_id_;
+  full_redraw_ = false;
+  if (!first_frame_sent_) {
+    first_frame_sent_ = true;
+    emit({{"event", "first_frame"}});
+  }
+}
+
+bool Gateway::send_rect(const rdp::FrameView& frame, const rdp::Rect& rect) {
+  if (rect.width == 0 || rect.height == 0) return true;
+  // One surface command per fast-path update, within the client's multifragment limit.
+  auto client_limit = freerdp_settings_get_uint32(peer_->settings, FreeRDP_MultifragMaxRequestSize);
+  auto limit = std::min<std::uint32_t>(60000, client_limit > 2048 ? client_limit - 1024 : 1024);
+  std::uint32_t strip = std::max<std::uint32_t>(1, limit / (rect.width * 4));
+  std::vector<std::uint8_t> pixels;
+  for (std::uint32_t top = rect.y; top < rect.y + rect.height; top += strip) {
+    std::uint32_t rows = std::min(strip, rect.y + rect.height - top);
+    // Codec "none" carries rows bottom-up; alpha opaque.
+    pixels.resize(static_cast<std::size_t>(rect.width) * rows * 4);
+    std::size_t at = 0;
+    for (std::uint32_t row = rows; row-- > 0;) {
+      const std::uint8_t* source = frame.pixels + static_cast<std::size_t>(top + row) * frame.stride + static_cast<std::size_t>(rect.x) * 4;
+      for (std::uint32_t x = 0; x < rect.width; ++x, source += 4) {
+        pixels[at++] = source[0];
+        pixels[at++] = source[1];
+        pixels[at++] = source[2];
+        pixels[at++] = 0xFF;
+      }
+    }
+    SURFACE_BITS_COMMAND command{};
+    command.cmdType = CMDTYPE_SET_SURFACE_BITS;
+    command.destLeft = rect.x;
+    command.destTop = top;
+    command.destRight = rect.x + rect.width;
+    command.destBottom = top + rows;
+    command.bmp.bpp = 32;
+    command.bmp.codecID = RDP_CODEC_ID_NONE;
+    command.bmp.width = static_cast<UINT16>(rect.width);
+    command.bmp.height = static_cast<UINT16>(rows);
+    command.bmp.bitmapDataLength = static_cast<UINT32>(pixels.size());
+    command.bmp.bitmapData = pixels.data();
+    if (peer_->update->SurfaceBits(peer_->context, &command) != TRUE) return false;
+    bytes_to_box_ += pixels.size();
+  }
+  return true;
+}
+
+}  // namespace sdbox::broker
