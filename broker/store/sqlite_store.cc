@@ -21,7 +21,7 @@ Error store_error(StoreFailure failure, std::string message) {
 }
 
 // Each step moves the schema from version N to N + 1; never edit a step once released, add one.
-constexpr std::array<std::string_view, 1> kMigrations = {
+constexpr std::array<std::string_view, 2> kMigrations = {
     R"sql(
 CREATE TABLE sites (
   id INTEGER PRIMARY KEY,
@@ -102,6 +102,18 @@ CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
   BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+)sql",
+    // 2: the desktop's pinned certificate, and each member's account on it (for the gateway).
+    R"sql(
+ALTER TABLE desktops ADD COLUMN certificate_sha256 TEXT NOT NULL DEFAULT ''
+  CHECK (certificate_sha256 = '' OR (length(certificate_sha256) = 64 AND certificate_sha256 NOT GLOB '*[^0-9a-f]*'));
+CREATE TABLE desktop_accounts (
+  project_id INTEGER NOT NULL REFERENCES projects(id),
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  login TEXT NOT NULL CHECK (length(login) BETWEEN 1 AND 104),
+  secret TEXT NOT NULL CHECK (length(secret) <= 256),
+  PRIMARY KEY (project_id, user_id)
+);
 )sql",
 };
 
@@ -247,9 +259,9 @@ Membership read_membership(Statement& row) {
 }
 
 constexpr std::string_view kDesktopColumns =
-    "SELECT p.name, d.host, d.port FROM desktops d JOIN projects p ON p.id = d.project_id ";
+    "SELECT p.name, d.host, d.port, d.certificate_sha256 FROM desktops d JOIN projects p ON p.id = d.project_id ";
 Desktop read_desktop(Statement& row) {
-  return Desktop{row.text(0), row.text(1), static_cast<std::uint16_t>(row.integer(2))};
+  return Desktop{row.text(0), row.text(1), static_cast<std::uint16_t>(row.integer(2)), row.text(3)};
 }
 
 constexpr std::string_view kSessionColumns =
@@ -646,21 +658,65 @@ Result<Desktop> SqliteStore::set_desktop(const Desktop& desktop, const std::stri
   if (desktop.host.empty() || desktop.port == 0) {
     return store_error(StoreFailure::invalid, "a desktop needs a host and a port between 1 and 65535");
   }
+  if (!desktop.certificate_sha256.empty() &&
+      (desktop.certificate_sha256.size() != 64 || desktop.certificate_sha256.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+    return store_error(StoreFailure::invalid, "a desktop's certificate SHA-256 is 64 lowercase hex digits");
+  }
   return impl_->in_transaction<Desktop>(
       [&]() -> Result<Desktop> {
         auto project_id = impl_->id_of("projects", "name", desktop.project, "project");
         if (!project_id) return project_id.error();
         Statement upsert(impl_->db,
-                         "INSERT INTO desktops (project_id, host, port) VALUES (?, ?, ?) "
-                         "ON CONFLICT (project_id) DO UPDATE SET host = excluded.host, port = excluded.port");
-        upsert.bind(*project_id, desktop.host, static_cast<std::int64_t>(desktop.port));
+                         "INSERT INTO desktops (project_id, host, port, certificate_sha256) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (project_id) DO UPDATE SET host = excluded.host, port = excluded.port, "
+                         "certificate_sha256 = excluded.certificate_sha256");
+        upsert.bind(*project_id, desktop.host, static_cast<std::int64_t>(desktop.port), desktop.certificate_sha256);
         if (auto done = upsert.run(); !done) return done.error();
         return desktop;
       },
       [&](const Desktop& set) {
         return AuditEvent{actor, "desktop.set", "ok",
-                          {{"project", set.project}, {"host", set.host}, {"port", static_cast<int>(set.port)}}};
+                          {{"project", set.project},
+                           {"host", set.host},
+                           {"port", static_cast<int>(set.port)},
+                           {"certificate_sha256", set.certificate_sha256}}};
       });
+}
+
+Result<DesktopAccount> SqliteStore::set_desktop_account(const DesktopAccount& account, const std::string& actor) {
+  if (account.login.empty() || account.login.size() > 104) {
+    return store_error(StoreFailure::invalid, "a desktop account needs a login of 1 to 104 characters");
+  }
+  if (account.secret.size() > 256 || account.secret.find('\0') != std::string::npos) {
+    return store_error(StoreFailure::invalid, "a desktop account's password is at most 256 characters, without NUL");
+  }
+  return impl_->in_transaction<DesktopAccount>(
+      [&]() -> Result<DesktopAccount> {
+        auto project_id = impl_->id_of("projects", "name", account.project, "project");
+        if (!project_id) return project_id.error();
+        auto user_id = impl_->id_of("users", "login", account.user, "user");
+        if (!user_id) return user_id.error();
+        Statement upsert(impl_->db,
+                         "INSERT INTO desktop_accounts (project_id, user_id, login, secret) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (project_id, user_id) DO UPDATE SET login = excluded.login, secret = excluded.secret");
+        upsert.bind(*project_id, *user_id, account.login, account.secret);
+        if (auto done = upsert.run(); !done) return done.error();
+        return account;
+      },
+      [&](const DesktopAccount& set) {
+        // Never the secret: the audit trail is read by auditors.
+        return AuditEvent{actor, "desktop.account", "ok", {{"project", set.project}, {"user", set.user}, {"login", set.login}}};
+      });
+}
+
+Result<DesktopAccount> SqliteStore::desktop_account(const std::string& project, const std::string& user) {
+  return only_one(collect<DesktopAccount>(
+                      impl_->db,
+                      "SELECT p.name, u.login, a.login, a.secret FROM desktop_accounts a JOIN projects p ON p.id = a.project_id "
+                      "JOIN users u ON u.id = a.user_id WHERE p.name = ? AND u.login = ?",
+                      [&](Statement& s) { s.bind(project, user); },
+                      [](Statement& row) { return DesktopAccount{row.text(0), row.text(1), row.text(2), row.text(3)}; }),
+                  fmt::format("'{}' has no account on the desktop of project '{}'", user, project));
 }
 
 Result<Desktop> SqliteStore::desktop(const std::string& project) {

@@ -51,6 +51,8 @@ class SqliteStore final : public Store {
   Result<std::vector<Project>> projects_open_to(const std::string& login, Day day) override;
   Result<Desktop> set_desktop(const Desktop& desktop, const std::string& actor) override;
   Result<Desktop> desktop(const std::string& project) override;
+  Result<DesktopAccount> set_desktop_account(const DesktopAccount& account, const std::string& actor) override;
+  Result<DesktopAccount> desktop_account(const std::string& project, const std::string& user) override;
   Result<std::vector<Desktop>> desktops() override;
   Result<Session> open_session(const Session& session, const std::string& actor) override;
   Result<std::vector<Session>> sessions() override;

@@ -85,6 +85,18 @@ struct Desktop {
   std::string project;
   std::string host;
   std::uint16_t port = 0;
+  /// SHA-256 (lowercase hex) of the desktop's TLS certificate, which the gateway pins; empty:
+  /// any certificate (a desktop reached only on the broker's own network).
+  std::string certificate_sha256{};
+};
+
+/// A member's account on their project's desktop: the gateway logs in with it, so the researcher
+/// never types a desktop password. The secret is never listed, logged or audited.
+struct DesktopAccount {
+  std::string project;
+  std::string user;
+  std::string login;
+  std::string secret;
 };
 
 struct Session {
@@ -165,6 +177,8 @@ class Store {
   virtual Result<Desktop> set_desktop(const Desktop& desktop, const std::string& actor) = 0;
   virtual Result<Desktop> desktop(const std::string& project) = 0;
   virtual Result<std::vector<Desktop>> desktops() = 0;
+  virtual Result<DesktopAccount> set_desktop_account(const DesktopAccount& account, const std::string& actor) = 0;
+  virtual Result<DesktopAccount> desktop_account(const std::string& project, const std::string& user) = 0;
 
   virtual Result<Session> open_session(const Session& session, const std::string& actor) = 0;
   virtual Result<std::vector<Session>> sessions() = 0;

@@ -22,6 +22,9 @@ bool known(std::uint8_t type) {
     case FrameType::login_event:
     case FrameType::refusal:
     case FrameType::bye:
+    case FrameType::desktop_data:
+    case FrameType::desktop_close:
+    case FrameType::session_ended:
       return true;
   }
   return false;
@@ -45,13 +48,17 @@ std::string_view to_string(FrameType type) {
     case FrameType::login_event: return "login_event";
     case FrameType::refusal: return "refusal";
     case FrameType::bye: return "bye";
+    case FrameType::desktop_data: return "desktop_data";
+    case FrameType::desktop_close: return "desktop_close";
+    case FrameType::session_ended: return "session_ended";
   }
   return "unknown";
 }
 
 Bytes encode_frame(const Frame& frame) {
-  if (!frame.body.is_object()) throw std::logic_error("a frame body must be a JSON object");
-  const std::string payload = frame.body.dump();
+  if (!is_binary(frame.type) && !frame.body.is_object()) throw std::logic_error("a frame body must be a JSON object");
+  if (is_binary(frame.type) && frame.data.empty()) throw std::logic_error("a binary frame carries at least one byte");
+  const std::string payload = is_binary(frame.type) ? std::string(frame.data.begin(), frame.data.end()) : frame.body.dump();
   if (payload.size() > kMaxPayload) throw std::logic_error("frame body over the maximum size");
   const auto size = static_cast<std::uint32_t>(payload.size());
   Bytes out;
@@ -83,6 +90,10 @@ Result<FrameHeader> decode_header(ByteView header) {
 Result<Frame> decode_body(FrameType type, ByteView payload) {
   if (payload.size() > kMaxPayload) return malformed("payload over the maximum size");
   if (!known(static_cast<std::uint8_t>(type))) return malformed("unknown frame type");
+  if (is_binary(type)) {
+    if (payload.empty()) return malformed("an empty " + std::string(to_string(type)) + " frame");
+    return Frame{type, nlohmann::json::object(), Bytes(payload.begin(), payload.end())};
+  }
   bool too_deep = false;
   auto depth_guard = [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
     if (depth > kMaxNesting) too_deep = true;

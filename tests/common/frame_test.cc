@@ -73,5 +73,25 @@ TEST(Frame, BodiesAreCanonicalJsonObjectsOnly) {
   EXPECT_EQ(refusal_of(raw_frame(FrameType::ping, "{\"a\":[[[[[[1]]]]]]}")), "accepted");
 }
 
+TEST(Frame, DesktopDataCarriesRawBytesBothWays) {
+  Frame sent{FrameType::desktop_data, nlohmann::json::object(), Bytes{0x03, 0x00, 0x00, 0x0b, 0x06, 0xe0, 0x00, '{', 0xff}};
+  const Bytes bytes = encode_frame(sent);
+  EXPECT_EQ(bytes[1], 0x30);
+  EXPECT_EQ(bytes.size(), kHeaderSize + sent.data.size());
+  auto received = decode_frame(bytes);
+  ASSERT_TRUE(received) << received.error().describe();
+  EXPECT_EQ(received->type, FrameType::desktop_data);
+  EXPECT_EQ(received->data, sent.data);
+  EXPECT_TRUE(received->body.empty());
+  // Not empty, and never larger than any other frame.
+  EXPECT_NE(refusal_of(raw_frame(FrameType::desktop_data, "")).find("empty desktop_data"), std::string::npos);
+  EXPECT_THROW(encode_frame({FrameType::desktop_data, nlohmann::json::object(), Bytes{}}), std::logic_error);
+  EXPECT_THROW(encode_frame({FrameType::desktop_data, nlohmann::json::object(), Bytes(kMaxPayload + 1, 0)}), std::logic_error);
+  EXPECT_TRUE(decode_frame(encode_frame({FrameType::desktop_data, nlohmann::json::object(), Bytes(kMaxPayload, 7)})));
+  // The control frames around it stay JSON.
+  EXPECT_NE(refusal_of(raw_frame(FrameType::desktop_close, "logoff")).find("not valid JSON"), std::string::npos);
+  EXPECT_EQ(refusal_of(raw_frame(FrameType::session_ended, "{\"reason\":\"taken_over\"}")), "accepted");
+}
+
 }  // namespace
 }  // namespace sdbox::wire

@@ -75,6 +75,9 @@ class AdminCommandLine {
   std::string until_;
   std::string host_;
   int port_ = 0;
+  std::string certificate_sha256_;
+  std::string desktop_login_;
+  std::filesystem::path password_file_;
   std::string serial_;
   std::string pin_;
   std::string puk_;

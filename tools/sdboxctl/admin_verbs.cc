@@ -2,6 +2,7 @@
 
 #include "pki/crl_publisher.hpp"
 
+#include "sdbox/common/bytes.hpp"
 #include "sdbox/common/crypto.hpp"
 
 #include <fmt/format.h>
@@ -12,6 +13,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
+#include <iostream>
 #include <stdexcept>
 
 namespace sdbox::ctl {
@@ -562,23 +565,50 @@ Status AdminVerbs::list_members(OutputFormat format) {
       });
 }
 
-Status AdminVerbs::set_desktop(const std::string& project, const std::string& host, std::uint16_t port) {
+Status AdminVerbs::set_desktop(const std::string& project, const std::string& host, std::uint16_t port,
+                               const std::string& certificate_sha256) {
   if (host.empty()) return make_error(ErrorCategory::usage, "the desktop needs a host");
   if (port == 0) return make_error(ErrorCategory::usage, "the desktop's port must be between 1 and 65535");
-  auto set = store_.set_desktop(broker::Desktop{project, host, port}, actor_);
+  Bytes digest;
+  if (!certificate_sha256.empty() && (!from_hex(certificate_sha256, digest) || digest.size() != 32)) {
+    return make_error(ErrorCategory::usage, "--certificate-sha256 is not a SHA-256 in hex (64 digits, colons allowed)");
+  }
+  auto set = store_.set_desktop(broker::Desktop{project, host, port, digest.empty() ? "" : to_hex(digest)}, actor_);
   if (!set) return set.error();
-  out_ << "desktop of '" << set->project << "': " << set->host << ":" << set->port << "\n";
+  out_ << "desktop of '" << set->project << "': " << set->host << ":" << set->port
+       << (set->certificate_sha256.empty() ? " (any certificate)" : " (certificate pinned)") << "\n";
+  return {};
+}
+
+Status AdminVerbs::set_desktop_account(const std::string& project, const std::string& user, const std::string& login,
+                                       const std::filesystem::path& password_file) {
+  std::string secret;
+  if (password_file == "-") {
+    std::getline(std::cin, secret);
+  } else {
+    std::ifstream in(password_file);
+    if (!in) return make_error(ErrorCategory::usage, "cannot read --password-file " + password_file.string());
+    std::getline(in, secret);
+  }
+  if (secret.empty()) return make_error(ErrorCategory::usage, "the desktop password is empty");
+  auto set = store_.set_desktop_account({project, user, login.empty() ? user : login, secret}, actor_);
+  if (!set) return set.error();
+  out_ << "desktop account of '" << set->user << "' on '" << set->project << "': " << set->login << "\n";
   return {};
 }
 
 Status AdminVerbs::list_desktops(OutputFormat format) {
   return print_listing(
-      out_, format, store_.desktops(), {"PROJECT", "HOST", "PORT"},
+      out_, format, store_.desktops(), {"PROJECT", "HOST", "PORT", "CERTIFICATE SHA-256"},
       [](const broker::Desktop& desktop) {
-        return Json{{"project", desktop.project}, {"host", desktop.host}, {"port", desktop.port}};
+        return Json{{"project", desktop.project},
+                    {"host", desktop.host},
+                    {"port", desktop.port},
+                    {"certificate_sha256", desktop.certificate_sha256}};
       },
       [](const broker::Desktop& desktop) {
-        return std::vector<std::string>{desktop.project, desktop.host, std::to_string(desktop.port)};
+        return std::vector<std::string>{desktop.project, desktop.host, std::to_string(desktop.port),
+                                        desktop.certificate_sha256.empty() ? "any" : desktop.certificate_sha256};
       });
 }
 

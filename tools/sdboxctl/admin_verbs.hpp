@@ -141,7 +141,11 @@ class AdminVerbs {
                     const std::string& until);
   Status list_members(OutputFormat format);
 
-  Status set_desktop(const std::string& project, const std::string& host, std::uint16_t port);
+  Status set_desktop(const std::string& project, const std::string& host, std::uint16_t port,
+                     const std::string& certificate_sha256);
+  /// `password_file`: its first line is the secret; "-" reads standard input.
+  Status set_desktop_account(const std::string& project, const std::string& user, const std::string& login,
+                             const std::filesystem::path& password_file);
   Status list_desktops(OutputFormat format);
 
   Status list_sessions(OutputFormat format);

@@ -259,6 +259,60 @@ TEST(AuditChainTest, CanonicalFormIsStableAndHashesLink) {
   EXPECT_TRUE(verify_chain({}, 0, "").intact());
 }
 
+TEST_F(SqliteStoreTest, DesktopAccountsAreKeptButTheirSecretNeverReachesTheAudit) {
+  auto store = open();
+  populate(*store);
+  ASSERT_TRUE(store->set_desktop_account({"census", "alice", "amartin", "s3cret desktop password"}, "local:admin"));
+  auto account = store->desktop_account("census", "alice");
+  ASSERT_TRUE(account) << account.error().describe();
+  EXPECT_EQ(account->login, "amartin");
+  EXPECT_EQ(account->secret, "s3cret desktop password");
+  ASSERT_TRUE(store->set_desktop_account({"census", "alice", "amartin", "rotated"}, "local:admin"));
+  EXPECT_EQ(store->desktop_account("census", "alice")->secret, "rotated");
+
+  auto records = store->audit_records({});
+  ASSERT_TRUE(records);
+  int accounts = 0;
+  for (const auto& record : *records) {
+    if (record.event.action == "desktop.account") ++accounts;
+    EXPECT_EQ(record.event.details.dump().find("s3cret"), std::string::npos);
+    EXPECT_EQ(record.event.details.dump().find("rotated"), std::string::npos);
+  }
+  EXPECT_EQ(accounts, 2);
+
+  // Refused, and nothing recorded: unknown user or project, empty login, a bad pin.
+  const auto before = records->size();
+  EXPECT_FALSE(store->set_desktop_account({"census", "mallory", "m", "x"}, "local:admin"));
+  EXPECT_FALSE(store->set_desktop_account({"nope", "alice", "a", "x"}, "local:admin"));
+  EXPECT_FALSE(store->set_desktop_account({"census", "alice", "", "x"}, "local:admin"));
+  EXPECT_FALSE(store->set_desktop({"census", "127.0.0.1", 3390, "ABCD"}, "local:admin"));
+  EXPECT_FALSE(store->desktop_account("census", "bob"));
+  EXPECT_EQ(store->audit_records({})->size(), before);
+
+  const std::string pin(64, 'e');
+  ASSERT_TRUE(store->set_desktop({"census", "127.0.0.1", 3390, pin}, "local:admin"));
+  EXPECT_EQ(store->desktop("census")->certificate_sha256, pin);
+}
+
+TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedWithItsData) {
+  {
+    auto store = open();
+    populate(*store);
+  }
+  // What a version 1 file looked like: no pin column, no accounts table.
+  tamper("DROP TABLE desktop_accounts; ALTER TABLE desktops DROP COLUMN certificate_sha256; PRAGMA user_version = 1");
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto desktop = store->desktop("census");
+  ASSERT_TRUE(desktop) << desktop.error().describe();
+  EXPECT_EQ(desktop->port, 3390);
+  EXPECT_EQ(desktop->certificate_sha256, "");
+  EXPECT_TRUE(store->set_desktop_account({"census", "alice", "alice", "pw"}, "local:admin"));
+  auto verified = store->verify_audit();
+  ASSERT_TRUE(verified);
+  EXPECT_TRUE(verified->intact());
+}
+
 TEST_F(SqliteStoreTest, AuditDetailsMustBeFlat) {
   auto store = open();
   auto nested = store->audit({"broker", "login.begin", "ok", {{"inner", {{"a", 1}}}}});

@@ -103,7 +103,7 @@ case "${1:?which case}" in
     json_check "$(ctl project list --json)" "[(p['name'], p['title']) for p in d] == [('census', 'Census 2021 microdata')]"
     json_check "$(ctl member list --json)" \
       "[(m['user'], m['project'], m['from'], m['until']) for m in d] == [('alice', 'census', '2026-01-01', '2026-12-31'), ('bob', 'census', '2026-03-01', '2026-03-01')]"
-    json_check "$(ctl desktop list --json)" "d == [{'project': 'census', 'host': '10.0.0.6', 'port': 3389}]"
+    json_check "$(ctl desktop list --json)" "d == [{'project': 'census', 'host': '10.0.0.6', 'port': 3389, 'certificate_sha256': ''}]"
     json_check "$(ctl box list --json)" \
       "[(b['name'], b['site'], b['state'], len(b['certificate_sha256'])) for b in d] == [('box-1', 'paris', 'active', 64)]"
     json_check "$(ctl card list --json)" "d == []"
@@ -122,6 +122,16 @@ case "${1:?which case}" in
     # --state may follow the verb, and SDBOX_STATE stands in for it.
     json_check "$("$sdboxctl" site list --json --state "$state")" "len(d) == 2"
     json_check "$(SDBOX_STATE=$state "$sdboxctl" user list --json)" "len(d) == 2"
+    # Desktop accounts: the gateway logs in with them; their password never shows anywhere.
+    printf 'desktop pw 1\n' > "$work/pw"
+    ctl desktop set --project census --host 10.0.0.6 --port 3389 --certificate-sha256 "$(printf 'AB:%.0s' {1..31})AB" >/dev/null
+    ctl desktop account --project census --user alice --login amartin --password-file "$work/pw" >/dev/null
+    echo "desktop pw 2" | ctl desktop account --project census --user bob --password-file - >/dev/null
+    json_check "$(ctl desktop list --json)" "d[0]['certificate_sha256'] == 'ab' * 32"
+    json_check "$(ctl audit list --json --action desktop.account)" \
+      "[r['details'] for r in d] == [{'project': 'census', 'user': 'alice', 'login': 'amartin'}, {'project': 'census', 'user': 'bob', 'login': 'bob'}]"
+    ! ctl audit list --json | grep -q "desktop pw" || fail "a desktop password reached the audit trail"
+    ! ctl desktop list | grep -q "desktop pw" || fail "a desktop password is listed"
     ;;
 
   audit_verify_catches_a_sqlite3_edit)
@@ -188,6 +198,12 @@ case "${1:?which case}" in
     refused 1 "before it starts" ctl member add --user alice --project census --from 2026-05-01 --until 2026-04-30
     refused 2 "70000" ctl desktop set --project census --host 10.0.0.5 --port 70000
     refused 1 "no project named 'atlas'" ctl desktop set --project atlas --host 10.0.0.5 --port 3389
+    refused 2 "not a SHA-256" ctl desktop set --project census --host 10.0.0.5 --port 3389 --certificate-sha256 xyz
+    printf '\n' > "$work/empty-pw"
+    refused 2 "password is empty" ctl desktop account --project census --user alice --password-file "$work/empty-pw"
+    refused 2 "cannot read --password-file" ctl desktop account --project census --user alice --password-file "$work/none"
+    printf 'pw\n' > "$work/pw"
+    refused 1 "no user named 'nobody'" ctl desktop account --project census --user nobody --password-file "$work/pw"
     refused 1 "no user named 'bob'" ctl member add --user bob --project census --from 2026-01-01 --until 2026-01-31
     refused 1 "no card with certificate serial deadbeef" ctl card suspend --serial DE:AD:BE:EF
     refused 2 "not a certificate serial" ctl card suspend --serial xyz

@@ -33,7 +33,14 @@ enum class FrameType : std::uint8_t {
   login_event = 0x16,     ///< box: what the card said (wrong PIN, finger not recognised...), for the audit
   refusal = 0x20,         ///< either side: why not (a reason code and a message for people)
   bye = 0x21,             ///< orderly close
+  desktop_data = 0x30,    ///< either side, after "session ready": bytes of the RDP stream between the
+                          ///< box's client and its gateway; the only frame whose payload is not JSON
+  desktop_close = 0x31,   ///< box: end the view: {"action":"disconnect"} (card pulled) or "logoff"
+  session_ended = 0x32,   ///< broker: the view ended (taken over, logged off, desktop gone): reason, message
 };
+
+/// True for the frame types whose payload is raw bytes (Frame::data) rather than a JSON body.
+[[nodiscard]] constexpr bool is_binary(FrameType type) { return type == FrameType::desktop_data; }
 
 /// "hello", "login_begin"...; "unknown" for values outside the enum.
 std::string_view to_string(FrameType type);
@@ -46,15 +53,18 @@ struct FrameHeader {
 struct Frame {
   FrameType type = FrameType::hello;
   nlohmann::json body = nlohmann::json::object();
+  Bytes data{};  ///< the payload of binary frames (is_binary); empty otherwise
 };
 
-/// Header plus canonical JSON body. Throws (a bug) if the body is not an object or is too large.
+/// Header plus canonical JSON body (or the raw data of a binary frame). Throws (a bug) if the body
+/// is not an object, or the payload is too large.
 Bytes encode_frame(const Frame& frame);
 
 /// Strict: the version we speak, a known type, zero reserved bytes, a payload within kMaxPayload.
 Result<FrameHeader> decode_header(ByteView header);
 
-/// Strict: UTF-8 JSON, an object, nested at most kMaxNesting deep, in canonical form.
+/// Strict: UTF-8 JSON, an object, nested at most kMaxNesting deep, in canonical form; for a
+/// binary frame, 1 to kMaxPayload bytes taken as they are.
 Result<Frame> decode_body(FrameType type, ByteView payload);
 
 /// Header and body from one buffer that holds exactly one frame.
