@@ -13,6 +13,8 @@
 
 #include <functional>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 
@@ -43,7 +45,15 @@ int main(int argc, char** argv) {
   app.add_option("--keepalive", keepalive_seconds, "how often boxes ping, in seconds")->check(CLI::Range(1, 600));
   app.add_option("--enrolment-renewal-days", renewal_days, "refuse cards enrolled longer ago")->check(CLI::Range(1, 3650));
   app.add_option("--log-level", level, "trace, debug, info, warn, error");
+  // The gateway program sits beside this one in a build tree and in an installation.
+  std::filesystem::path gateway_program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "sdbox-gateway";
+  app.add_option("--gateway", gateway_program, "the sdbox-gateway program (one process per desktop view)")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
+  if (::access(gateway_program.c_str(), X_OK) != 0) {
+    std::cerr << "sdbox-broker: the gateway program " << gateway_program << " is missing or not executable (--gateway)\n";
+    return 2;
+  }
   log::init("broker", level);
   if (keepalive_seconds * 2 > idle_seconds) {
     std::cerr << "sdbox-broker: --idle-timeout must be at least twice --keepalive\n";
@@ -72,6 +82,8 @@ int main(int argc, char** argv) {
   config.settings.idle_timeout = std::chrono::seconds(idle_seconds);
   config.settings.keepalive_interval = std::chrono::seconds(keepalive_seconds);
   config.listen = {listen_address, port};
+  broker::ProcessGatewayLauncher gateways(gateway_program);
+  config.gateways = &gateways;
   // CRLs expire (next update in 30 days): republish them from the store now and every day.
   broker::Pki pki(state / "pki");
   boost::asio::steady_timer crl_timer(io);

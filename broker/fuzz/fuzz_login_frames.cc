@@ -31,6 +31,7 @@ struct World {
     (void)store->add_user({0, "alice", "Alice", broker::UserState::active, {}}, "fuzz");
     (void)store->add_project({0, "census", "Census"}, "fuzz");
     (void)store->set_desktop({"census", "127.0.0.1", 3389}, "fuzz");
+    (void)store->set_desktop_account({"census", "alice", "alice", "desktop password"}, "fuzz");
   }
 };
 

@@ -227,10 +227,14 @@ LoginSession::Reply LoginSession::prove(const Json& body) {
   if (!*open) return refuse(refusal::kProjectNotOpen, message_for(refusal::kProjectNotOpen));
   auto desktop = config_.store->desktop(project_);
   if (!desktop) return refuse(refusal::kNoDesktop, "This project has no desktop yet. Contact your IT administrator.");
+  auto account = config_.store->desktop_account(project_, user_->login);
+  if (!account) {
+    return refuse(refusal::kNoDesktopAccount, "You have no account on this project's desktop yet. Contact your IT administrator.");
+  }
   auto session = config_.store->open_session({0, user_->login, config_.box, project_, SessionState::active, {}, {}},
                                              "broker");
   if (!session) return refuse(refusal::kStore, message_for(refusal::kStore));
-  session_ = *session;
+  assignment_ = Assignment{*session, *desktop, *account};
   audit("login.success", "ok", {{"session", session->id}});
   log::component("login")->info("session ready {}", log::Fields()
                                                         .add("session", session->id)

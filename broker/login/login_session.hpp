@@ -40,6 +40,7 @@ inline constexpr const char* kUserDisabled = "user_disabled";
 inline constexpr const char* kNoProjectToday = "no_project_today";
 inline constexpr const char* kProjectNotOpen = "project_not_open";
 inline constexpr const char* kNoDesktop = "no_desktop";
+inline constexpr const char* kNoDesktopAccount = "no_desktop_account";
 inline constexpr const char* kChallengeExpired = "challenge_expired";
 inline constexpr const char* kBadSignature = "bad_signature";
 inline constexpr const char* kStore = "broker_unavailable";
@@ -71,8 +72,14 @@ class LoginSession {
   /// Handles one login frame from the box (login_begin, choose_project, login_proof, login_event).
   Reply handle(const wire::Frame& frame);
 
-  /// The session opened by the last successful login, if any.
-  [[nodiscard]] const std::optional<Session>& session() const { return session_; }
+  /// What the last successful login opened: the session, the project's desktop and this
+  /// member's account on it (the gateway logs in with it).
+  struct Assignment {
+    Session session;
+    Desktop desktop;
+    DesktopAccount account;
+  };
+  [[nodiscard]] const std::optional<Assignment>& assignment() const { return assignment_; }
 
  private:
   enum class Step { idle, projects_offered, challenged };
@@ -95,7 +102,7 @@ class LoginSession {
   std::string project_;
   Bytes challenge_;
   Clock::TimePoint challenge_issued_;
-  std::optional<Session> session_;
+  std::optional<Assignment> assignment_;
 };
 
 }  // namespace sdbox::broker

@@ -1,5 +1,7 @@
 #include "tunnel/tunnel_server.hpp"
 
+#include "tunnel/desktop_relay.hpp"
+
 #include "sdbox/common/frame_io.hpp"
 #include "sdbox/common/log.hpp"
 #include "sdbox/common/login_proof.hpp"
@@ -107,14 +109,18 @@ auto log_failure(const char* what) {
 
 /// One tunnel. Its coroutine owns it; the watchdog closes the socket when the deadline passes,
 /// which ends whatever read or write is pending.
-struct Tunnel {
+struct Tunnel : std::enable_shared_from_this<Tunnel> {
   Tunnel(tcp::socket socket, std::shared_ptr<TrustSnapshot> trust_snapshot)
       : trust(std::move(trust_snapshot)),
         stream(std::move(socket), *trust->tls),
+        writer(stream),
         deadline(stream.get_executor()) {}
 
   std::shared_ptr<TrustSnapshot> trust;
   TlsStream stream;
+  /// Every frame the broker sends after the hello goes through here: in a desktop session the
+  /// relay, the pongs and the broker's own messages share the stream.
+  wire::FrameWriter<TlsStream> writer;
   asio::steady_timer deadline;
   bool timed_out = false;
   bool finished = false;
@@ -137,9 +143,9 @@ struct Tunnel {
 class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerCore> {
  public:
   using Config = TunnelServer::Config;
-  TunnelServerCore(Config config, std::shared_ptr<TrustSnapshot> trust, tcp::acceptor acceptor)
+  TunnelServerCore(Config config, std::shared_ptr<TrustSnapshot> trust, tcp::acceptor acceptor, GatewayIdentity gateway_identity)
       : config_(std::move(config)), pki_(config_.pki_directory), trust_(std::move(trust)),
-        acceptor_(std::move(acceptor)) {}
+        acceptor_(std::move(acceptor)), gateway_identity_(std::move(gateway_identity)) {}
 
   void start() { asio::co_spawn(config_.executor, accept_loop(shared_from_this()), log_failure("accept")); }
 
@@ -315,7 +321,7 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
                              {"box", name},
                              {"site", box->site},
                              {"keepalive_s", config_.settings.keepalive_interval.count()}}};
-    auto sent = co_await wire::write_frame(tunnel.stream, hello_reply);
+    auto sent = co_await tunnel.writer.write(hello_reply);
     if (!sent) co_return;
 
     LoginSession login({config_.store, config_.clock, config_.policy,
@@ -336,17 +342,109 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
       }
       if (frame->type == FrameType::ping) {
         const Frame pong{FrameType::pong, Json::object()};
-        if (!co_await wire::write_frame(tunnel.stream, pong)) co_return;
+        if (!co_await tunnel.writer.write(pong)) co_return;
         continue;
       }
       if (frame->type == FrameType::bye) {
         audit("tunnel.close", "ok", {{"box", name}, {"peer", tunnel.peer}, {"reason", "bye"}});
         co_return;
       }
+      // The tail of a desktop session that has just ended (the box's client was still writing).
+      if (frame->type == FrameType::desktop_data || frame->type == FrameType::desktop_close) continue;
       auto reply = login.handle(*frame);
-      if (reply.frame && !co_await wire::write_frame(tunnel.stream, *reply.frame)) co_return;
+      if (reply.frame && reply.frame->type == FrameType::session_ready && login.assignment()) {
+        if (!co_await serve_desktop(tunnel, *login.assignment(), *reply.frame)) co_return;
+        continue;
+      }
+      if (reply.frame && !co_await tunnel.writer.write(*reply.frame)) co_return;
       if (reply.close_tunnel) co_return;
     }
+  }
+
+  /// After "session ready": starts this connection's gateway, tells the box how to reach it
+  /// (its certificate and one-time credentials in the session_ready frame), relays until the view
+  /// ends. False when the tunnel must close. (The work around the relay is in plain functions:
+  /// g++ 12 misreads this coroutine's frame as a mismatched new/delete when they are inline.)
+  asio::awaitable<bool> serve_desktop(Tunnel& tunnel, const LoginSession::Assignment& assignment, Frame ready) {
+    auto relay = start_desktop(tunnel, assignment, ready);
+    if (!relay) {
+      auto refused = co_await tunnel.writer.write(ready);  // now a refusal
+      co_return refused.ok();
+    }
+    auto sent = co_await tunnel.writer.write(ready);
+    if (!sent) co_return false;
+    auto result = co_await relay->run();
+    co_return finish_desktop(tunnel, assignment.session, relay, result);
+  }
+
+  /// Launches the gateway and its relay; completes `ready` (or turns it into a refusal).
+  std::shared_ptr<DesktopRelay> start_desktop(Tunnel& tunnel, const LoginSession::Assignment& assignment, Frame& ready) {
+    const auto& session = assignment.session;
+    const std::map<std::string, std::string> context{{"session", std::to_string(session.id)},
+                                                     {"user", session.user},
+                                                     {"box", session.box},
+                                                     {"project", session.project}};
+    GatewaySettings settings;
+    settings.desktop.host = assignment.desktop.host;
+    settings.desktop.port = assignment.desktop.port;
+    settings.desktop.pinned_certificate_sha256 = assignment.desktop.certificate_sha256;
+    settings.desktop.user = assignment.account.login;
+    settings.desktop.password = assignment.account.secret;
+    settings.certificate_pem = gateway_identity_.certificate_pem;
+    settings.private_key_pem = gateway_identity_.private_key_pem;
+    settings.box_user = "sdbox";
+    settings.box_password = to_hex(crypto::random_bytes(16));
+    settings.context = context;
+
+    // One live view per person: a login elsewhere takes the desktop over.
+    if (auto found = live_views_.find(session.user); found != live_views_.end()) {
+      if (auto previous = found->second.lock()) {
+        audit("desktop.taken_over", "ok", {{"user", session.user}, {"by_box", session.box}, {"session", session.id}});
+        previous->end(session_end::kTakenOver);
+      }
+    }
+    auto launched = config_.gateways->launch(settings);
+    if (!launched) {
+      log::component("desktop")->error("cannot start a gateway {}",
+                                       log::Fields().add("session", session.id).add("error", launched.error().message));
+      audit("desktop.gateway_failed", "failed", {{"session", session.id}, {"user", session.user}, {"box", session.box}});
+      ready = Frame{FrameType::refusal,
+                    {{"reason", session_end::kGatewayFailed},
+                     {"message", "The desktop cannot be reached. Try again, or contact your IT administrator."}}};
+      return nullptr;
+    }
+    auto relay = DesktopRelay::create({&tunnel.stream, &tunnel.writer, tunnel.shared_from_this(), *launched, context,
+                                       [this](const std::string& action, const std::string& outcome, Json details) {
+                                         audit(action, outcome, std::move(details));
+                                       },
+                                       [&tunnel, idle = config_.settings.idle_timeout] { tunnel.expire_after(idle); }});
+    live_views_[session.user] = relay;
+    ready.body["gateway"] = {{"certificate_sha256", gateway_identity_.certificate_sha256},
+                             {"user", settings.box_user},
+                             {"password", settings.box_password}};
+    return relay;
+  }
+
+  bool finish_desktop(Tunnel& tunnel, const Session& session, const std::shared_ptr<DesktopRelay>& relay,
+                      const DesktopRelay::Result& result) {
+    if (auto found = live_views_.find(session.user); found != live_views_.end() && found->second.lock() == relay) {
+      live_views_.erase(found);
+    }
+    const Json who{{"session", session.id}, {"user", session.user}, {"box", session.box}};
+    switch (result.outcome) {
+      case DesktopRelay::Outcome::box_disconnected:
+        audit("desktop.disconnected", "ok", who);
+        return true;
+      case DesktopRelay::Outcome::box_logoff:
+        audit("desktop.logoff", "ok", who);
+        return true;
+      case DesktopRelay::Outcome::ended_by_broker:
+        return true;  // audited by the relay, with its reason
+      case DesktopRelay::Outcome::tunnel_closed:
+        break;
+    }
+    audit("tunnel.close", "ok", {{"box", session.box}, {"peer", tunnel.peer}, {"reason", result.reason}});
+    return false;
   }
 
   Config config_;
@@ -354,6 +452,9 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
   std::shared_ptr<TrustSnapshot> trust_;
   tcp::acceptor acceptor_;
   std::list<std::weak_ptr<Tunnel>> tunnels_;
+  /// The live desktop view of each person (user login), for take-over.
+  std::map<std::string, std::weak_ptr<DesktopRelay>> live_views_;
+  GatewayIdentity gateway_identity_;
   std::size_t open_ = 0;
   bool stopping_ = false;
 };
@@ -376,7 +477,11 @@ class TunnelServerImpl final : public TunnelServer {
 }  // namespace
 
 Result<std::unique_ptr<TunnelServer>> TunnelServer::create(Config config) {
-  if (config.store == nullptr || config.clock == nullptr) throw std::invalid_argument("TunnelServer needs a store and a clock");
+  if (config.store == nullptr || config.clock == nullptr || config.gateways == nullptr) {
+    throw std::invalid_argument("TunnelServer needs a store, a clock and a gateway launcher");
+  }
+  auto gateway_identity = GatewayIdentity::generate();
+  if (!gateway_identity) return gateway_identity.error();
   auto trust = load_trust(Pki(config.pki_directory));
   if (!trust) return trust.error();
   tcp::acceptor acceptor(config.executor);
@@ -390,7 +495,21 @@ Result<std::unique_ptr<TunnelServer>> TunnelServer::create(Config config) {
                                                      config.listen.port(), error.message()));
   }
   return std::unique_ptr<TunnelServer>(new TunnelServerImpl(
-      std::make_shared<TunnelServerCore>(std::move(config), std::move(*trust), std::move(acceptor))));
+      std::make_shared<TunnelServerCore>(std::move(config), std::move(*trust), std::move(acceptor), std::move(*gateway_identity))));
+}
+
+Result<GatewayIdentity> GatewayIdentity::generate() {
+  auto key = crypto::generate_ec_p256();
+  if (!key) return key.error();
+  crypto::CertificateRequest request;
+  request.common_name = "sdbox-gateway";
+  request.server_auth = true;
+  request.validity = std::chrono::hours(24 * 365);
+  auto certificate = crypto::issue_certificate(request, **key, **key, nullptr);
+  if (!certificate) return certificate.error();
+  auto digest = crypto::certificate_fingerprint(**certificate);
+  if (!digest) return digest.error();
+  return GatewayIdentity{crypto::certificate_to_pem(**certificate), crypto::private_key_to_pem(**key), *digest};
 }
 
 }  // namespace sdbox::broker

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "gateway/gateway_launcher.hpp"
 #include "login/login_session.hpp"
 #include "pki/pki.hpp"
 #include "store/store.hpp"
@@ -20,6 +21,15 @@ struct TunnelSettings {
   std::chrono::seconds idle_timeout{60};
   /// Told to the box in the broker's hello: how often to ping.
   std::chrono::seconds keepalive_interval{20};
+};
+
+/// The TLS identity this broker's gateways show the boxes; they pin its SHA-256, which the
+/// session_ready frame carries. Made fresh at each start: nothing to store, rotate or steal.
+struct GatewayIdentity {
+  std::string certificate_pem;
+  std::string private_key_pem;
+  std::string certificate_sha256;
+  static Result<GatewayIdentity> generate();
 };
 
 /// Refusal reasons of the tunnel itself (before any login), as audited and sent to the box.
@@ -49,6 +59,8 @@ class TunnelServer {
     LoginPolicy policy;
     TunnelSettings settings;
     boost::asio::ip::tcp::endpoint listen;
+    /// Starts one gateway process per desktop view (after "session ready").
+    GatewayLauncher* gateways = nullptr;
   };
 
   /// Loads the server certificate, the boxes CA and CRL, the users CA; binds the port.

@@ -167,6 +167,9 @@ Result<std::unique_ptr<Viewer>> Viewer::connect(const ViewerConfig& config) {
       freerdp_settings_set_bool(settings, FreeRDP_SupportDisplayControl, FALSE) &&
       freerdp_settings_set_bool(settings, FreeRDP_AutoReconnectionEnabled, FALSE) &&
       freerdp_settings_set_bool(settings, FreeRDP_SurfaceCommandsEnabled, TRUE) &&
+      // Bulk compression costs both ends far more CPU than it saves on a LAN or the box's link
+      // (measured by tools/bench-gateway); the desktop's own codecs do better.
+      freerdp_settings_set_bool(settings, FreeRDP_CompressionEnabled, FALSE) &&
       freerdp_settings_set_bool(settings, FreeRDP_FrameMarkerCommandEnabled, TRUE);
   if (!configured) return viewer_error("cannot configure the FreeRDP client");
   if (freerdp_connect(instance) != TRUE) {

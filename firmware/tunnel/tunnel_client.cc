@@ -44,6 +44,7 @@ class TunnelClientImpl final : public TunnelClient {
   asio::awaitable<Result<Frame>> connect() override {
     close();
     stream_ = std::make_unique<ssl::stream<tcp::socket>>(config_.executor, *tls_);
+    writer_ = std::make_unique<wire::FrameWriter<ssl::stream<tcp::socket>>>(*stream_);
     arm();
     auto result = co_await connect_inner();
     deadline_.cancel();
@@ -61,7 +62,7 @@ class TunnelClientImpl final : public TunnelClient {
   asio::awaitable<Status> send(const Frame& frame) override {
     if (!stream_) co_return tunnel_error("not connected");
     arm();
-    auto sent = co_await wire::write_frame(*stream_, frame);
+    auto sent = co_await writer_->write(frame);
     deadline_.cancel();
     if (!sent) co_return tunnel_error(explain_failure(sent.error()));
     co_return Status{};
@@ -101,7 +102,7 @@ class TunnelClientImpl final : public TunnelClient {
   }
 
   asio::awaitable<Result<Frame>> request_inner(const Frame& frame) {
-    if (auto sent = co_await wire::write_frame(*stream_, frame); !sent) co_return tunnel_error(explain_failure(sent.error()));
+    if (auto sent = co_await writer_->write(frame); !sent) co_return tunnel_error(explain_failure(sent.error()));
     co_return co_await answer();
   }
 
@@ -146,13 +147,16 @@ class TunnelClientImpl final : public TunnelClient {
     for (;;) {
       auto frame = co_await wire::read_frame(*stream_);
       if (!frame) co_return tunnel_error(explain_failure(frame.error()));
-      if (frame->type != FrameType::pong) co_return frame;
+      // Pongs, and the tail of a desktop session that has just ended, are not answers.
+      if (frame->type != FrameType::pong && frame->type != FrameType::desktop_data) co_return frame;
     }
   }
 
   Config config_;
   std::shared_ptr<ssl::context> tls_;
   std::unique_ptr<ssl::stream<tcp::socket>> stream_;
+  /// Keepalives, login events and the desktop relay all write: one frame at a time.
+  std::unique_ptr<wire::FrameWriter<ssl::stream<tcp::socket>>> writer_;
   asio::steady_timer deadline_;
   bool timed_out_ = false;
   Bytes exporter_;

@@ -221,6 +221,7 @@ Provisioned provision(const std::filesystem::path& work) {
        "card");
   must(store->add_project({0, "bench", "Benchmark project"}, "bench"), "project");
   must(store->set_desktop({"bench", "127.0.0.1", 3389}, "bench"), "desktop");
+  must(store->set_desktop_account({"bench", "alice", "alice", "bench desktop password"}, "bench"), "desktop account");
   const broker::Day today = std::chrono::floor<std::chrono::days>(clock.now());
   must(store->add_membership({0, "alice", "bench", today - std::chrono::days(1), today + std::chrono::days(1)}, "bench"),
        "membership");

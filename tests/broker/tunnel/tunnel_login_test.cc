@@ -52,6 +52,8 @@ class TunnelLoginTest : public ::testing::Test {
     ASSERT_TRUE(store_->add_project({0, "secret", "Not for alice"}, "test"));
     ASSERT_TRUE(store_->set_desktop({"census", "10.0.0.5", 3389}, "test"));
     ASSERT_TRUE(store_->set_desktop({"health", "10.0.0.6", 3389}, "test"));
+    ASSERT_TRUE(store_->set_desktop_account({"census", "alice", "alice", "desktop password"}, "test"));
+    ASSERT_TRUE(store_->set_desktop_account({"health", "alice", "alice", "desktop password"}, "test"));
     add_membership("alice", "census", -10, 10);
     add_membership("alice", "health", -10, 10);
     start_server();
@@ -71,6 +73,7 @@ class TunnelLoginTest : public ::testing::Test {
     config.pki_directory = pki_.directory();
     config.settings.idle_timeout = idle;
     config.listen = {asio::ip::make_address("127.0.0.1"), 0};
+    config.gateways = &gateways_;
     auto server = TunnelServer::create(config);
     ASSERT_TRUE(server) << server.error().describe();
     server_ = std::move(*server);
@@ -217,6 +220,7 @@ class TunnelLoginTest : public ::testing::Test {
   Pki pki_{dir_ / "pki"};
   std::unique_ptr<SqliteStore> store_;
   asio::io_context io_;
+  ProcessGatewayLauncher gateways_{SDBOX_GATEWAY_PROGRAM};
   std::unique_ptr<TunnelServer> server_;
   SoftwareCard alice_card_;
 };
@@ -412,6 +416,13 @@ TEST_F(TunnelLoginTest, AReplayedProofIsRefused) {
   auto first = request(*tunnel, proof);
   ASSERT_TRUE(first);
   ASSERT_EQ(first->type, FrameType::session_ready) << first->body.dump();
+  // The box leaves the desktop view (card pulled) and the tunnel is back to logins.
+  const Frame leave{FrameType::desktop_close, {{"action", "disconnect"}}};
+  ASSERT_TRUE(run(tunnel->send(leave)));
+  auto acknowledged = run(tunnel->receive());
+  ASSERT_TRUE(acknowledged);
+  EXPECT_EQ(acknowledged->type, FrameType::session_ended);
+  EXPECT_EQ(acknowledged->body.value("reason", ""), "disconnected");
 
   auto again = request(*tunnel, proof);  // no challenge outstanding
   ASSERT_TRUE(again);

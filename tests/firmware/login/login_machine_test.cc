@@ -68,6 +68,7 @@ class BoxLoginTest : public ::testing::Test {
     ASSERT_TRUE(store_->add_user({0, "alice", "Alice Martin", broker::UserState::active, {}}, "test"));
     ASSERT_TRUE(store_->add_project({0, "census", "Census microdata"}, "test"));
     ASSERT_TRUE(store_->set_desktop({"census", "10.0.0.5", 3389}, "test"));
+    ASSERT_TRUE(store_->set_desktop_account({"census", "alice", "alice", "desktop password"}, "test"));
     const broker::Day today = std::chrono::floor<std::chrono::days>(clock_.now());
     ASSERT_TRUE(store_->add_membership({0, "alice", "census", today - std::chrono::days(1), today + std::chrono::days(30)},
                                        "test"));
@@ -124,6 +125,7 @@ class BoxLoginTest : public ::testing::Test {
     config.clock = &clock_;
     config.pki_directory = pki_.directory();
     config.listen = {boost::asio::ip::make_address("127.0.0.1"), port};
+    config.gateways = &gateways_;
     auto server = broker::TunnelServer::create(config);
     ASSERT_TRUE(server) << server.error().describe();
     server_ = std::move(*server);
@@ -191,6 +193,7 @@ class BoxLoginTest : public ::testing::Test {
   broker::Pki pki_{dir_ / "pki"};
   std::unique_ptr<broker::SqliteStore> store_;
   boost::asio::io_context io_;
+  broker::ProcessGatewayLauncher gateways_{SDBOX_GATEWAY_PROGRAM};
   std::unique_ptr<broker::TunnelServer> server_;
   std::unique_ptr<PcscCardReader> reader_;
   std::unique_ptr<FprintSensor> sensor_;

@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -47,5 +48,33 @@ boost::asio::awaitable<Status> write_frame(Stream& stream, const Frame& frame) {
   if (error) co_return make_error(ErrorCategory::tunnel, "sending a frame: " + error.message(), error.value());
   co_return Status{};
 }
+
+/// Writes frames on a stream that several coroutines of one executor write to (replies, relayed
+/// desktop data, keepalives): one frame at a time, each whole. A caller waits for its turn and
+/// then for its own frame to be written, which also throttles a fast producer to the stream.
+template <class Stream>
+class FrameWriter {
+ public:
+  explicit FrameWriter(Stream& stream) : stream_(stream), turn_(stream.get_executor()) {
+    turn_.expires_at(boost::asio::steady_timer::time_point::max());
+  }
+
+  boost::asio::awaitable<Status> write(const Frame& frame) {
+    while (busy_) {
+      // Woken (cancelled) when the frame being written is done; then check again.
+      (void)co_await turn_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
+    busy_ = true;
+    auto sent = co_await write_frame(stream_, frame);
+    busy_ = false;
+    turn_.cancel();
+    co_return sent;
+  }
+
+ private:
+  Stream& stream_;
+  boost::asio::steady_timer turn_;
+  bool busy_ = false;
+};
 
 }  // namespace sdbox::wire
