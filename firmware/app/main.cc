@@ -4,6 +4,7 @@
 #include "card/pcsc_card_reader.hpp"
 #include "card/piv_client.hpp"
 #include "config/box_config.hpp"
+#include "desktop/process_rdp_client.hpp"
 #include "finger/fprint_sensor.hpp"
 #include "login/console.hpp"
 #include "login/login_machine.hpp"
@@ -124,9 +125,16 @@ int card_watch(boost::asio::io_context& io, firmware::PcscCardReader& reader) {
   return 0;
 }
 
-int run_box(const std::filesystem::path& config_file) {
+int run_box(const std::filesystem::path& config_file, const std::filesystem::path& runtime_directory) {
   auto config = firmware::load_box_config(config_file);
   if (!config) return fail(config.error());
+  // The desktop stream's socket lives here: only this agent may enter.
+  std::error_code made;
+  std::filesystem::create_directories(runtime_directory, made);
+  std::filesystem::permissions(runtime_directory, std::filesystem::perms::owner_all, made);
+  if (made || !std::filesystem::is_directory(runtime_directory)) {
+    return fail(make_error(ErrorCategory::config, "--runtime-dir " + runtime_directory.string() + " cannot be made private"));
+  }
   boost::asio::io_context io(1);
   auto reader = firmware::PcscCardReader::create({io.get_executor(), config->reader, false});
   auto sensor = firmware::FprintSensor::create({io.get_executor(), config->sensor_dpi});
@@ -138,8 +146,11 @@ int run_box(const std::filesystem::path& config_file) {
   firmware::LoginMachine::Settings settings;
   settings.retry_interval = config->retry_interval;
   settings.sensor_dpi = config->sensor_dpi;
-  auto machine = firmware::LoginMachine::create(
-      {io.get_executor(), reader.get(), sensor->get(), tunnel->get(), &screen, settings});
+  // The desktop client beside this program (rendered in memory for now; the display adapter next).
+  const auto view_program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "sdbox-desktop-view";
+  firmware::ProcessRdpClient rdp({io.get_executor(), view_program, 1280, 800});
+  auto machine = firmware::LoginMachine::create({io.get_executor(), reader.get(), sensor->get(), tunnel->get(), &screen,
+                                                 &rdp, runtime_directory / "desktop.sock", settings});
   firmware::ConsoleKeyboard keyboard(io.get_executor(), STDIN_FILENO);
   keyboard.start([&](char key) { machine->on_key(key); });
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -174,10 +185,12 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "the box: tunnel to the broker and the login screen on this terminal");
   std::filesystem::path config_file = "/etc/sdbox/box.conf";
   run->add_option("--config", config_file, "the box configuration file");
+  std::filesystem::path runtime_directory = "/run/sdbox";
+  run->add_option("--runtime-dir", runtime_directory, "private directory for the desktop stream's socket (made 0700)");
   CLI11_PARSE(app, argc, argv);
 
   log::init("firmware", level);
-  if (*run) return run_box(config_file);
+  if (*run) return run_box(config_file, runtime_directory);
   boost::asio::io_context io;
   auto reader = firmware::PcscCardReader::create({io.get_executor(), reader_prefix, false});
   if (*status) return card_status(*reader);

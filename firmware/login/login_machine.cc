@@ -1,5 +1,6 @@
 #include "login/login_machine.hpp"
 
+#include "desktop/desktop_link.hpp"
 #include "finger/minutiae_extractor.hpp"
 
 #include "sdbox/common/crypto.hpp"
@@ -29,6 +30,7 @@ std::string_view to_string(LoginMachine::State state) {
     case State::finger: return "finger";
     case State::connecting_session: return "connecting_session";
     case State::session_ready: return "session_ready";
+    case State::desktop: return "desktop";
     case State::card_problem: return "card_problem";
   }
   return "unknown";
@@ -64,6 +66,7 @@ class LoginMachineImpl final : public LoginMachine {
 
   void stop() override {
     stopped_ = true;
+    close_view("disconnect");
     retry_timer_.cancel();
     keepalive_timer_.cancel();
     config_.reader->stop();
@@ -190,8 +193,15 @@ class LoginMachineImpl final : public LoginMachine {
     while (!stopped_ && tunnel == tunnel_generation_ && tunnel_up_) {
       keepalive_timer_.expires_after(keepalive_);
       (void)co_await keepalive_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (stopped_ || tunnel != tunnel_generation_ || !tunnel_up_ || busy_) continue;
+      if (stopped_ || tunnel != tunnel_generation_ || !tunnel_up_) continue;
       const Frame ping{FrameType::ping, Json::object()};
+      if (desktop_view_) {
+        // During a view the link reads (and drops) the pong; the tunnel's writer keeps frames whole.
+        auto sent = co_await config_.tunnel->send(ping);
+        if (!sent) tunnel_lost(sent.error().message);
+        continue;
+      }
+      if (busy_) continue;
       busy_ = true;
       auto sent = co_await config_.tunnel->send(ping);
       busy_ = false;
@@ -251,6 +261,15 @@ class LoginMachineImpl final : public LoginMachine {
 
   void on_card_removed() {
     card_present_ = false;
+    if (desktop_view_) {
+      // The local client goes first (its socket is cut, its thread joined), then the broker is told.
+      const auto started = std::chrono::steady_clock::now();
+      close_view("disconnect");
+      log::component("login")->info("desktop view closed on card removal {}",
+                                     log::Fields().add("ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                 std::chrono::steady_clock::now() - started)
+                                                                 .count()));
+    }
     const bool in_login = state_ != State::ready && state_ != State::connecting &&
                           state_ != State::broker_unreachable && state_ != State::box_refused;
     if (state_ == State::finger) config_.sensor->cancel();
@@ -459,6 +478,69 @@ class LoginMachineImpl final : public LoginMachine {
                        desktop.value("port", 0)),
            "Pull your card to leave."},
           "", false, Tone::success});
+    open_view(generation);
+  }
+
+  // ---- desktop ----
+
+  /// Relays the desktop stream through the tunnel and starts the RDP client on it.
+  void open_view(std::uint64_t generation) {
+    if (config_.rdp == nullptr) return;
+    const auto gateway = session_.value("gateway", Json::object());
+    auto link = DesktopLink::create({config_.executor, config_.tunnel, config_.desktop_socket});
+    if (!link) {
+      card_problem({"The desktop cannot be opened.", link.error().message});
+      return;
+    }
+    desktop_view_ = *link;
+    busy_ = true;  // the link is the tunnel's reader now; keepalives still go through the writer
+    spawn(run_view(*link, generation));
+    config_.rdp->start({config_.desktop_socket, gateway.value("user", ""), gateway.value("password", ""),
+                        gateway.value("certificate_sha256", "")},
+                       {[this, generation] {
+                          if (generation != generation_ || !desktop_view_) return;
+                          show(State::desktop, {"Desktop", {fmt::format("Project {}.", session_.value("project", "")),
+                                                            "Pull your card to leave."},
+                                                "", false, Tone::success});
+                        },
+                        [this, generation](const std::string& why) {
+                          if (generation != generation_ || !desktop_view_) return;
+                          log::component("login")->warn("desktop client ended {}", log::Fields().add("reason", why));
+                          view_problem_ = "The desktop client stopped: " + why;
+                          desktop_view_->close("disconnect");
+                        }});
+  }
+
+  asio::awaitable<void> run_view(std::shared_ptr<DesktopLink> link, std::uint64_t generation) {
+    auto ended = co_await link->run();
+    if (desktop_view_ == link) {
+      config_.rdp->stop();
+      desktop_view_.reset();
+    }
+    busy_ = false;
+    if (!ended) {
+      tunnel_lost(ended.error().message);
+      co_return;
+    }
+    if (ended->by_box && view_problem_.empty()) co_return;  // card pulled: already back to "You may connect"
+    if (stopped_ || !tunnel_up_) co_return;
+    std::vector<std::string> lines;
+    if (!view_problem_.empty()) lines.push_back(std::exchange(view_problem_, ""));
+    if (!ended->by_box) lines.push_back(ended->message.empty() ? "The desktop session has ended." : ended->message);
+    (void)generation;
+    forget_card();
+    if (card_present_) {
+      card_problem(std::move(lines));
+    } else {
+      lines.emplace_back("Insert your card.");
+      show(State::ready, {"You may connect", std::move(lines), "", false, Tone::info});
+    }
+  }
+
+  void close_view(const std::string& action) {
+    if (!desktop_view_) return;
+    desktop_view_->close(action);  // cuts the local client's socket at once
+    config_.rdp->stop();
   }
 
   Config config_;
@@ -484,6 +566,8 @@ class LoginMachineImpl final : public LoginMachine {
   Bytes challenge_;
   std::vector<finger::CardTemplateRules> references_;
   Json session_ = Json::object();
+  std::shared_ptr<DesktopLink> desktop_view_;  ///< the open desktop view, if any
+  std::string view_problem_;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "card/card_reader.hpp"
 #include "card/piv_client.hpp"
+#include "desktop/rdp_client.hpp"
 #include "finger/fingerprint_sensor.hpp"
 #include "login/screen.hpp"
 #include "tunnel/tunnel_client.hpp"
@@ -35,6 +36,7 @@ class LoginMachine {
     finger,             ///< waiting for a finger on the sensor
     connecting_session, ///< the card signs; the broker answers
     session_ready,
+    desktop,            ///< the desktop is on screen (first frame arrived)
     card_problem,       ///< a message until the card is pulled
   };
 
@@ -50,6 +52,10 @@ class LoginMachine {
     FingerprintSensor* sensor = nullptr;
     TunnelClient* tunnel = nullptr;
     Screen* screen = nullptr;
+    /// Opens the desktop after "session ready"; without one the box stops at "Session ready".
+    RdpClient* rdp = nullptr;
+    /// The desktop stream's unix socket (in a directory only the agent can enter).
+    std::filesystem::path desktop_socket;
     Settings settings;
   };
 

@@ -8,10 +8,12 @@
 #include "card_stack.hpp"
 #include "finger/fprint_sensor.hpp"
 #include "finger_enrolment.hpp"
+#include "desktop/process_rdp_client.hpp"
 #include "login/login_machine.hpp"
 #include "pattern_finger.hpp"
 #include "pki/pki.hpp"
 #include "store/sqlite_store.hpp"
+#include "test_desktop_process.hpp"
 #include "temp_dir.hpp"
 #include "test_card.hpp"
 #include "tunnel/tunnel_server.hpp"
@@ -23,6 +25,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <iostream>
 #include <thread>
 
 namespace sdbox::firmware {
@@ -77,6 +80,7 @@ class BoxLoginTest : public ::testing::Test {
 
   void TearDown() override {
     if (machine_) machine_->stop();
+    if (rdp_) rdp_->stop();
     if (server_) server_->stop();
     io_.run_for(50ms);
     stack_.pull();
@@ -145,7 +149,8 @@ class BoxLoginTest : public ::testing::Test {
     tunnel_ = std::move(*tunnel);
     LoginMachine::Settings settings;
     settings.retry_interval = 300ms;
-    machine_ = LoginMachine::create({io_.get_executor(), reader_.get(), sensor_.get(), tunnel_.get(), &screen_, settings});
+    machine_ = LoginMachine::create({io_.get_executor(), reader_.get(), sensor_.get(), tunnel_.get(), &screen_, rdp_.get(),
+                                     dir_ / "desktop.sock", settings});
     machine_->start();
   }
 
@@ -198,6 +203,7 @@ class BoxLoginTest : public ::testing::Test {
   std::unique_ptr<PcscCardReader> reader_;
   std::unique_ptr<FprintSensor> sensor_;
   std::unique_ptr<TunnelClient> tunnel_;
+  std::unique_ptr<ProcessRdpClient> rdp_;  ///< only for the tests that open the desktop
   RecordingScreen screen_;
   std::unique_ptr<LoginMachine> machine_;
   std::string card_serial_;
@@ -290,6 +296,55 @@ TEST_F(BoxLoginTest, ARevokedBoxIsToldWhyAndKeepsTrying) {
   EXPECT_NE(screen_.text().find("Retrying in"), std::string::npos) << screen_.text();
   ASSERT_TRUE(run_until([&] { return last_audit("tunnel.refused").value("reason", "") == "box_revoked"; }));
   EXPECT_EQ(last_audit("tunnel.refused").value("box", ""), "box-1");
+}
+
+TEST_F(BoxLoginTest, TheDesktopOpensAndPullingTheCardClosesItAtOnceWhileTheSessionGoesOn) {
+  testing::TestDesktop desktop({"alice:desktop password"});
+  ASSERT_TRUE(store_->set_desktop({"census", "127.0.0.1", desktop.port(), desktop.certificate_sha256()}, "test"));
+  rdp_ = std::make_unique<ProcessRdpClient>(ProcessRdpClient::Config{io_.get_executor(), SDBOX_DESKTOP_VIEW_PROGRAM, 1024, 768});
+  start_broker();
+  start_box(server_->local_endpoint().port());
+  auto log_in = [&] {
+    ASSERT_TRUE(reach(State::pin)) << screen_.text();
+    type("123456");
+    ASSERT_TRUE(reach(State::choosing)) << screen_.text();
+    type("1");
+    ASSERT_TRUE(reach(State::finger)) << screen_.text();
+    touch_sensor(testing::pattern_finger(kHolder, 60, -0.08, 5, 2));
+    ASSERT_TRUE(reach(State::desktop)) << screen_.text();
+  };
+  log_in();
+  EXPECT_TRUE(rdp_->running());
+  ASSERT_TRUE(run_until([&] {
+    auto session = desktop.session_of("alice");
+    return !session.is_null() && session.at("state") == "connected";
+  }));
+  const auto session_id = desktop.session_of("alice").at("session_id");
+  // Typing reaches the desktop (the box's client forwards the key), and frames come back.
+  rdp_->send_key(0, 0x1E);
+  ASSERT_TRUE(run_until([&] { return desktop.session_of("alice").at("last_input").at("scancode") == 0x1E; }));
+  rdp_->save_screenshot(dir_ / "box-screen.ppm");
+  ASSERT_TRUE(run_until([&] { return std::filesystem::exists(dir_ / "box-screen.ppm") && std::filesystem::file_size(dir_ / "box-screen.ppm") == 16 + 1024u * 768u * 3u; }));  // "P6\n1024 768\n255\n" + RGB
+
+  // pull() returns once PC/SC reports the reader empty; from then on the client must be gone
+  // within a second, and the broker told.
+  stack_.pull();
+  const auto removed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until([&] { return !rdp_->running() && machine_->state() == State::ready; }, 1000ms)) << screen_.text();
+  const auto closed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - removed).count();
+  std::cout << "card removal reported by PC/SC -> desktop client gone: " << closed_ms << " ms\n";
+  EXPECT_LT(closed_ms, 1000);
+  ASSERT_TRUE(run_until([&] { return last_audit("desktop.disconnected").value("user", "") == "alice"; }));
+  ASSERT_TRUE(run_until([&] { return desktop.session_of("alice").at("state") == "disconnected"; }));
+  const auto clock_then = desktop.session_of("alice").at("clock_ms").get<std::uint64_t>();
+  ASSERT_TRUE(run_until([&] { return desktop.session_of("alice").at("clock_ms").get<std::uint64_t>() > clock_then + 300; }));
+
+  // Card back in: PIN, finger, and the same desktop session.
+  stack_.insert(dir_ / "card.json");
+  log_in();
+  ASSERT_TRUE(run_until([&] { return desktop.session_of("alice").at("state") == "connected"; }));
+  EXPECT_EQ(desktop.session_of("alice").at("session_id"), session_id);
+  EXPECT_EQ(desktop.session_of("alice").at("connections"), 2);
 }
 
 }  // namespace

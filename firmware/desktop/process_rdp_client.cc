@@ -1,0 +1,134 @@
+#include "desktop/process_rdp_client.hpp"
+
+#include "sdbox/common/log.hpp"
+
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace sdbox::firmware {
+
+namespace {
+auto logger() { return log::component("rdp"); }
+}  // namespace
+
+void ProcessRdpClient::start(const RdpTarget& target, Events events) {
+  stop();
+  stopping_ = false;
+  int to_child[2] = {-1, -1};
+  int from_child[2] = {-1, -1};
+  if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0) {
+    logger()->error("cannot start the desktop client: pipe failed");
+    boost::asio::post(config_.executor, [ended = events.ended] { ended("cannot start the desktop client"); });
+    return;
+  }
+  const std::string program = config_.program.string();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(to_child[0], STDIN_FILENO);
+    ::dup2(from_child[1], STDOUT_FILENO);
+    ::close_range(3, ~0U, 0);  // nothing of the agent's: not the card, not the tunnel
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    const char* argv[] = {program.c_str(), nullptr};
+    ::execv(program.c_str(), const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  if (pid < 0) {
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+    boost::asio::post(config_.executor, [ended = events.ended] { ended("cannot start the desktop client"); });
+    return;
+  }
+  pid_ = pid;
+  input_ = to_child[1];
+  running_ = true;
+  const nlohmann::json settings{{"socket", target.socket.string()},
+                                {"user", target.user},
+                                {"password", target.password},
+                                {"certificate_sha256", target.certificate_sha256},
+                                {"width", config_.width},
+                                {"height", config_.height}};
+  command(settings.dump());
+  reader_ = std::thread([this, output = from_child[0], events = std::move(events)] { read_events(output, events); });
+}
+
+void ProcessRdpClient::command(const std::string& line) {
+  std::lock_guard lock(input_mutex_);
+  if (input_ < 0) return;
+  const std::string text = line + "\n";
+  std::size_t written = 0;
+  while (written < text.size()) {
+    auto n = ::write(input_, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the client has gone; its reader reports why
+    written += static_cast<std::size_t>(n);
+  }
+}
+
+void ProcessRdpClient::send_key(std::uint16_t flags, std::uint16_t scancode) {
+  command("key " + std::to_string(flags) + " " + std::to_string(scancode));
+}
+
+void ProcessRdpClient::save_screenshot(const std::filesystem::path& path) { command("screenshot " + path.string()); }
+
+void ProcessRdpClient::read_events(int output, Events events) {
+  std::string pending;
+  std::string ended_reason;
+  char buffer[4096];
+  while (true) {
+    auto n = ::read(output, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buffer, static_cast<std::size_t>(n));
+    for (auto at = pending.find('\n'); at != std::string::npos; at = pending.find('\n')) {
+      auto event = nlohmann::json::parse(pending.substr(0, at), nullptr, false);
+      pending.erase(0, at + 1);
+      if (!event.is_object()) continue;
+      const std::string name = event.value("event", "");
+      if (name == "first_frame") {
+        logger()->info("first frame {}", log::Fields().add("width", event.value("width", 0)).add("height", event.value("height", 0)));
+        if (!stopping_ && events.first_frame) boost::asio::post(config_.executor, events.first_frame);
+      } else if (name == "ended") {
+        ended_reason = event.value("reason", "");
+      } else if (name == "screenshot") {
+        logger()->info("screenshot saved {}", log::Fields().add("path", event.value("path", "")));
+      }
+    }
+  }
+  ::close(output);
+  if (!stopping_) {
+    if (ended_reason.empty()) ended_reason = "the desktop client exited";
+    logger()->info("desktop client ended {}", log::Fields().add("reason", ended_reason));
+    if (events.ended) boost::asio::post(config_.executor, [ended = events.ended, ended_reason] { ended(ended_reason); });
+  }
+}
+
+void ProcessRdpClient::stop() {
+  stopping_ = true;
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+  {
+    std::lock_guard lock(input_mutex_);
+    if (input_ >= 0) ::close(input_);
+    input_ = -1;
+  }
+  if (reader_.joinable()) reader_.join();
+  running_ = false;
+}
+
+}  // namespace sdbox::firmware
