@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include <fstream>
+#include <functional>
 #include <unistd.h>
 #include <iostream>
 #include <iterator>
@@ -125,7 +126,8 @@ int card_watch(boost::asio::io_context& io, firmware::PcscCardReader& reader) {
   return 0;
 }
 
-int run_box(const std::filesystem::path& config_file, const std::filesystem::path& runtime_directory) {
+int run_box(const std::filesystem::path& config_file, const std::filesystem::path& runtime_directory,
+            const std::filesystem::path& screenshot) {
   auto config = firmware::load_box_config(config_file);
   if (!config) return fail(config.error());
   // The desktop stream's socket lives here: only this agent may enter.
@@ -158,6 +160,16 @@ int run_box(const std::filesystem::path& config_file, const std::filesystem::pat
     machine->stop();
     io.stop();
   });
+  // SIGUSR1: what the box shows of the desktop, saved for support (and the demo).
+  boost::asio::signal_set screenshot_signal(io, SIGUSR1);
+  std::function<void()> await_screenshot = [&] {
+    screenshot_signal.async_wait([&](const boost::system::error_code& error, int) {
+      if (error) return;
+      if (!screenshot.empty() && rdp.running()) rdp.save_screenshot(screenshot);
+      await_screenshot();
+    });
+  };
+  await_screenshot();
   machine->start();
   io.run();
   keyboard.stop();
@@ -187,10 +199,12 @@ int main(int argc, char** argv) {
   run->add_option("--config", config_file, "the box configuration file");
   std::filesystem::path runtime_directory = "/run/sdbox";
   run->add_option("--runtime-dir", runtime_directory, "private directory for the desktop stream's socket (made 0700)");
+  std::filesystem::path screenshot;
+  run->add_option("--screenshot", screenshot, "on SIGUSR1, save the desktop as the box shows it here (PPM)");
   CLI11_PARSE(app, argc, argv);
 
   log::init("firmware", level);
-  if (*run) return run_box(config_file, runtime_directory);
+  if (*run) return run_box(config_file, runtime_directory, screenshot);
   boost::asio::io_context io;
   auto reader = firmware::PcscCardReader::create({io.get_executor(), reader_prefix, false});
   if (*status) return card_status(*reader);

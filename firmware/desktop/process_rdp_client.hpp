@@ -35,8 +35,7 @@ class ProcessRdpClient final : public RdpClient {
   void stop() override;
   [[nodiscard]] bool running() const override { return running_; }
 
-  /// A key for the desktop (RDP keyboard flags and scancode).
-  void send_key(std::uint16_t flags, std::uint16_t scancode);
+  void send_key(std::uint16_t flags, std::uint16_t scancode) override;
   /// Asks for the current frame as a PPM file.
   void save_screenshot(const std::filesystem::path& path);
 

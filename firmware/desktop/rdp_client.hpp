@@ -33,6 +33,8 @@ class RdpClient {
   virtual void stop() = 0;
   /// True between start and the end of the client's thread.
   [[nodiscard]] virtual bool running() const = 0;
+  /// A key for the desktop: RDP keyboard flags (0x8000 = release) and a set-1 scancode.
+  virtual void send_key(std::uint16_t flags, std::uint16_t scancode) = 0;
 };
 
 }  // namespace sdbox::firmware

@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <optional>
+#include <string_view>
 
 namespace sdbox::firmware {
 
@@ -51,6 +53,34 @@ std::string finger_name(std::uint8_t position) {
   return fmt::format("{} {}", left ? "left" : "right", which < 6 ? kNames[which] : "finger");
 }
 
+constexpr char kCloseSessionKey = 0x1d;  // Ctrl-]
+constexpr std::uint16_t kKeyRelease = 0x8000;
+constexpr std::uint16_t kLeftShift = 0x2A;
+
+struct Scancode {
+  std::uint16_t code = 0;
+  bool shift = false;
+};
+
+/// The console's characters as set-1 scancodes of a US keyboard (what the box's console can
+/// type; the display adapter sends real key events).
+std::optional<Scancode> scancode_for(char key) {
+  static constexpr std::string_view rows[] = {"1234567890-=", "qwertyuiop[]", "asdfghjkl;'", "zxcvbnm,./"};
+  static constexpr std::uint16_t row_start[] = {0x02, 0x10, 0x1E, 0x2C};
+  const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(key)));
+  const bool upper = std::isupper(static_cast<unsigned char>(key)) != 0;
+  for (std::size_t row = 0; row < 4; ++row) {
+    if (auto at = rows[row].find(lower); at != std::string_view::npos) {
+      return Scancode{static_cast<std::uint16_t>(row_start[row] + at), upper};
+    }
+  }
+  if (key == ' ') return Scancode{0x39, false};
+  if (key == '\r' || key == '\n') return Scancode{0x1C, false};
+  if (key == 0x7f || key == 0x08) return Scancode{0x0E, false};
+  if (key == '\t') return Scancode{0x0F, false};
+  return std::nullopt;
+}
+
 class LoginMachineImpl final : public LoginMachine {
  public:
   explicit LoginMachineImpl(Config config)
@@ -75,6 +105,10 @@ class LoginMachineImpl final : public LoginMachine {
   }
 
   void on_key(char key) override {
+    if (state_ == State::desktop) {
+      desktop_key(key);
+      return;
+    }
     if (state_ != State::pin && state_ != State::choosing) return;
     if (key == '\r' || key == '\n') {
       std::string entered = std::move(input_);
@@ -535,6 +569,23 @@ class LoginMachineImpl final : public LoginMachine {
       lines.emplace_back("Insert your card.");
       show(State::ready, {"You may connect", std::move(lines), "", false, Tone::info});
     }
+  }
+
+  /// In the desktop, keys go to it (press and release); Ctrl-] is "Close session" (a logoff).
+  void desktop_key(char key) {
+    if (key == kCloseSessionKey) {
+      log::component("login")->info("close session asked {}", log::Fields().add("project", session_.value("project", "")));
+      close_view("logoff");
+      forget_card();
+      show(State::card_problem, {"Session closed", {"Your desktop session was closed.", "Remove your card."}, "", false, Tone::info});
+      return;
+    }
+    auto scancode = scancode_for(key);
+    if (!scancode || config_.rdp == nullptr) return;
+    if (scancode->shift) config_.rdp->send_key(0, kLeftShift);
+    config_.rdp->send_key(0, scancode->code);
+    config_.rdp->send_key(kKeyRelease, scancode->code);
+    if (scancode->shift) config_.rdp->send_key(kKeyRelease, kLeftShift);
   }
 
   void close_view(const std::string& action) {
