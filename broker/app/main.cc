@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
   config.listen = {listen_address, port};
   broker::ProcessGatewayLauncher gateways(gateway_program);
   config.gateways = &gateways;
+  broker::EndpointDesktopProvider desktops;
+  config.desktops = &desktops;
   // CRLs expire (next update in 30 days): republish them from the store now and every day.
   broker::Pki pki(state / "pki");
   boost::asio::steady_timer crl_timer(io);

@@ -21,7 +21,7 @@ Error store_error(StoreFailure failure, std::string message) {
 }
 
 // Each step moves the schema from version N to N + 1; never edit a step once released, add one.
-constexpr std::array<std::string_view, 2> kMigrations = {
+constexpr std::array<std::string_view, 3> kMigrations = {
     R"sql(
 CREATE TABLE sites (
   id INTEGER PRIMARY KEY,
@@ -114,6 +114,11 @@ CREATE TABLE desktop_accounts (
   secret TEXT NOT NULL CHECK (length(secret) <= 256),
   PRIMARY KEY (project_id, user_id)
 );
+)sql",
+    // 3: how a member's desktop session is ended (logoff).
+    R"sql(
+ALTER TABLE desktops ADD COLUMN logoff_endpoint TEXT NOT NULL DEFAULT ''
+  CHECK (logoff_endpoint = '' OR (logoff_endpoint GLOB 'unix:/*' AND length(logoff_endpoint) <= 110));
 )sql",
 };
 
@@ -259,9 +264,10 @@ Membership read_membership(Statement& row) {
 }
 
 constexpr std::string_view kDesktopColumns =
-    "SELECT p.name, d.host, d.port, d.certificate_sha256 FROM desktops d JOIN projects p ON p.id = d.project_id ";
+    "SELECT p.name, d.host, d.port, d.certificate_sha256, d.logoff_endpoint FROM desktops d "
+    "JOIN projects p ON p.id = d.project_id ";
 Desktop read_desktop(Statement& row) {
-  return Desktop{row.text(0), row.text(1), static_cast<std::uint16_t>(row.integer(2)), row.text(3)};
+  return Desktop{row.text(0), row.text(1), static_cast<std::uint16_t>(row.integer(2)), row.text(3), row.text(4)};
 }
 
 constexpr std::string_view kSessionColumns =
@@ -662,15 +668,20 @@ Result<Desktop> SqliteStore::set_desktop(const Desktop& desktop, const std::stri
       (desktop.certificate_sha256.size() != 64 || desktop.certificate_sha256.find_first_not_of("0123456789abcdef") != std::string::npos)) {
     return store_error(StoreFailure::invalid, "a desktop's certificate SHA-256 is 64 lowercase hex digits");
   }
+  if (!desktop.logoff_endpoint.empty() &&
+      (desktop.logoff_endpoint.rfind("unix:/", 0) != 0 || desktop.logoff_endpoint.size() > 110)) {
+    return store_error(StoreFailure::invalid, "a desktop's logoff endpoint is unix:/absolute/path (at most 110 characters)");
+  }
   return impl_->in_transaction<Desktop>(
       [&]() -> Result<Desktop> {
         auto project_id = impl_->id_of("projects", "name", desktop.project, "project");
         if (!project_id) return project_id.error();
         Statement upsert(impl_->db,
-                         "INSERT INTO desktops (project_id, host, port, certificate_sha256) VALUES (?, ?, ?, ?) "
+                         "INSERT INTO desktops (project_id, host, port, certificate_sha256, logoff_endpoint) VALUES (?, ?, ?, ?, ?) "
                          "ON CONFLICT (project_id) DO UPDATE SET host = excluded.host, port = excluded.port, "
-                         "certificate_sha256 = excluded.certificate_sha256");
-        upsert.bind(*project_id, desktop.host, static_cast<std::int64_t>(desktop.port), desktop.certificate_sha256);
+                         "certificate_sha256 = excluded.certificate_sha256, logoff_endpoint = excluded.logoff_endpoint");
+        upsert.bind(*project_id, desktop.host, static_cast<std::int64_t>(desktop.port), desktop.certificate_sha256,
+                    desktop.logoff_endpoint);
         if (auto done = upsert.run(); !done) return done.error();
         return desktop;
       },
@@ -679,7 +690,8 @@ Result<Desktop> SqliteStore::set_desktop(const Desktop& desktop, const std::stri
                           {{"project", set.project},
                            {"host", set.host},
                            {"port", static_cast<int>(set.port)},
-                           {"certificate_sha256", set.certificate_sha256}}};
+                           {"certificate_sha256", set.certificate_sha256},
+                           {"logoff_endpoint", set.logoff_endpoint}}};
       });
 }
 

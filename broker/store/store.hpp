@@ -88,6 +88,9 @@ struct Desktop {
   /// SHA-256 (lowercase hex) of the desktop's TLS certificate, which the gateway pins; empty:
   /// any certificate (a desktop reached only on the broker's own network).
   std::string certificate_sha256{};
+  /// How the broker ends a member's session on this desktop (logoff): "unix:/path" is a control
+  /// socket that takes "logoff LOGIN" (the test desktop's); empty: logoff is recorded only.
+  std::string logoff_endpoint{};
 };
 
 /// A member's account on their project's desktop: the gateway logs in with it, so the researcher

@@ -425,6 +425,20 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
     return relay;
   }
 
+  /// "Close session" on the box: the member's session on the desktop ends (its programs stop).
+  void logoff(const Session& session, Json who) {
+    auto desktop = config_.store->desktop(session.project);
+    auto account = config_.store->desktop_account(session.project, session.user);
+    Status done = !desktop ? Status(desktop.error()) : !account ? Status(account.error()) : config_.desktops->logoff(*desktop, account->login);
+    if (!done) {
+      who["error"] = done.error().message;
+      log::component("desktop")->error("logoff failed {}", log::Fields().add("session", session.id).add("user", session.user).add("error", done.error().message));
+    } else {
+      log::component("desktop")->info("logged off {}", log::Fields().add("session", session.id).add("user", session.user).add("project", session.project));
+    }
+    audit("desktop.logoff", done ? "ok" : "failed", std::move(who));
+  }
+
   bool finish_desktop(Tunnel& tunnel, const Session& session, const std::shared_ptr<DesktopRelay>& relay,
                       const DesktopRelay::Result& result) {
     if (auto found = live_views_.find(session.user); found != live_views_.end() && found->second.lock() == relay) {
@@ -436,7 +450,7 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
         audit("desktop.disconnected", "ok", who);
         return true;
       case DesktopRelay::Outcome::box_logoff:
-        audit("desktop.logoff", "ok", who);
+        logoff(session, who);
         return true;
       case DesktopRelay::Outcome::ended_by_broker:
         return true;  // audited by the relay, with its reason
@@ -477,8 +491,8 @@ class TunnelServerImpl final : public TunnelServer {
 }  // namespace
 
 Result<std::unique_ptr<TunnelServer>> TunnelServer::create(Config config) {
-  if (config.store == nullptr || config.clock == nullptr || config.gateways == nullptr) {
-    throw std::invalid_argument("TunnelServer needs a store, a clock and a gateway launcher");
+  if (config.store == nullptr || config.clock == nullptr || config.gateways == nullptr || config.desktops == nullptr) {
+    throw std::invalid_argument("TunnelServer needs a store, a clock, a gateway launcher and a desktop provider");
   }
   auto gateway_identity = GatewayIdentity::generate();
   if (!gateway_identity) return gateway_identity.error();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "desktop/desktop_provider.hpp"
 #include "gateway/gateway_launcher.hpp"
 #include "login/login_session.hpp"
 #include "pki/pki.hpp"
@@ -61,6 +62,8 @@ class TunnelServer {
     boost::asio::ip::tcp::endpoint listen;
     /// Starts one gateway process per desktop view (after "session ready").
     GatewayLauncher* gateways = nullptr;
+    /// Ends desktop sessions when a box closes its session (logoff).
+    DesktopProvider* desktops = nullptr;
   };
 
   /// Loads the server certificate, the boxes CA and CRL, the users CA; binds the port.

@@ -25,6 +25,8 @@ class TestDesktop {
   TestDesktop& operator=(const TestDesktop&) = delete;
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
+  /// Its control socket (ping, report, logoff USER, disconnect USER).
+  [[nodiscard]] std::filesystem::path control_path() const { return directory_ / "control"; }
   /// SHA-256 (lowercase hex) of the desktop's TLS certificate.
   [[nodiscard]] const std::string& certificate_sha256() const { return certificate_sha256_; }
   /// The --report file as it is now.

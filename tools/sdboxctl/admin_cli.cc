@@ -186,13 +186,15 @@ AdminCommandLine::AdminCommandLine(CLI::App& app, CLI::App& card_command)
   auto* desktop = app.add_subcommand("desktop", "the desktop each project's sessions run on")->require_subcommand(1);
   auto* desktop_set = add_verb(*desktop, "set", "set (or replace) the RDP desktop of a project",
                                done_when_ok([this](AdminVerbs& verbs) {
-                                 return verbs.set_desktop(project_, host_, static_cast<std::uint16_t>(port_), certificate_sha256_);
+                                 return verbs.set_desktop(project_, host_, static_cast<std::uint16_t>(port_), certificate_sha256_, logoff_endpoint_);
                                }));
   desktop_set->add_option("--project", project_, "the project's name")->required();
   desktop_set->add_option("--host", host_, "the desktop's host name or address")->required();
   desktop_set->add_option("--port", port_, "its RDP port")->required()->check(CLI::Range(1, 65535));
   desktop_set->add_option("--certificate-sha256", certificate_sha256_,
                           "SHA-256 of the desktop's TLS certificate (hex), pinned by the gateway; default: any");
+  desktop_set->add_option("--logoff", logoff_endpoint_,
+                          "how a member's session is ended: unix:/path (a control socket taking 'logoff LOGIN'); default: recorded only");
   auto* desktop_account = add_verb(*desktop, "account", "set a member's account on the project's desktop (the gateway logs in with it)",
                                    done_when_ok([this](AdminVerbs& verbs) {
                                      return verbs.set_desktop_account(project_, login_, desktop_login_, password_file_);

@@ -76,6 +76,7 @@ class AdminCommandLine {
   std::string host_;
   int port_ = 0;
   std::string certificate_sha256_;
+  std::string logoff_endpoint_;
   std::string desktop_login_;
   std::filesystem::path password_file_;
   std::string serial_;

@@ -566,14 +566,14 @@ Status AdminVerbs::list_members(OutputFormat format) {
 }
 
 Status AdminVerbs::set_desktop(const std::string& project, const std::string& host, std::uint16_t port,
-                               const std::string& certificate_sha256) {
+                               const std::string& certificate_sha256, const std::string& logoff_endpoint) {
   if (host.empty()) return make_error(ErrorCategory::usage, "the desktop needs a host");
   if (port == 0) return make_error(ErrorCategory::usage, "the desktop's port must be between 1 and 65535");
   Bytes digest;
   if (!certificate_sha256.empty() && (!from_hex(certificate_sha256, digest) || digest.size() != 32)) {
     return make_error(ErrorCategory::usage, "--certificate-sha256 is not a SHA-256 in hex (64 digits, colons allowed)");
   }
-  auto set = store_.set_desktop(broker::Desktop{project, host, port, digest.empty() ? "" : to_hex(digest)}, actor_);
+  auto set = store_.set_desktop(broker::Desktop{project, host, port, digest.empty() ? "" : to_hex(digest), logoff_endpoint}, actor_);
   if (!set) return set.error();
   out_ << "desktop of '" << set->project << "': " << set->host << ":" << set->port
        << (set->certificate_sha256.empty() ? " (any certificate)" : " (certificate pinned)") << "\n";
@@ -604,7 +604,8 @@ Status AdminVerbs::list_desktops(OutputFormat format) {
         return Json{{"project", desktop.project},
                     {"host", desktop.host},
                     {"port", desktop.port},
-                    {"certificate_sha256", desktop.certificate_sha256}};
+                    {"certificate_sha256", desktop.certificate_sha256},
+                    {"logoff_endpoint", desktop.logoff_endpoint}};
       },
       [](const broker::Desktop& desktop) {
         return std::vector<std::string>{desktop.project, desktop.host, std::to_string(desktop.port),

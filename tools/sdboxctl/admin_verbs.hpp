@@ -142,7 +142,7 @@ class AdminVerbs {
   Status list_members(OutputFormat format);
 
   Status set_desktop(const std::string& project, const std::string& host, std::uint16_t port,
-                     const std::string& certificate_sha256);
+                     const std::string& certificate_sha256, const std::string& logoff_endpoint);
   /// `password_file`: its first line is the secret; "-" reads standard input.
   Status set_desktop_account(const std::string& project, const std::string& user, const std::string& login,
                              const std::filesystem::path& password_file);

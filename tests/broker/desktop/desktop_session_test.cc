@@ -85,7 +85,8 @@ class DesktopSessionTest : public ::testing::Test {
       cards_[user] = issue_card(user);
     }
     ASSERT_TRUE(store_->add_project({0, "census", "Census microdata"}, "test"));
-    ASSERT_TRUE(store_->set_desktop({"census", "127.0.0.1", desktop_.port(), desktop_.certificate_sha256()}, "test"));
+    ASSERT_TRUE(store_->set_desktop(
+        {"census", "127.0.0.1", desktop_.port(), desktop_.certificate_sha256(), "unix:" + desktop_.control_path().string()}, "test"));
     ASSERT_TRUE(store_->set_desktop_account({"census", "alice", "alice", "alice desktop pw"}, "test"));
     const Day today = std::chrono::floor<std::chrono::days>(clock_.now());
     ASSERT_TRUE(store_->add_membership({0, "alice", "census", today - std::chrono::days(1), today + std::chrono::days(1)}, "test"));
@@ -97,6 +98,7 @@ class DesktopSessionTest : public ::testing::Test {
     config.pki_directory = pki_.directory();
     config.listen = {asio::ip::make_address("127.0.0.1"), 0};
     config.gateways = &launcher_;
+    config.desktops = &desktops_;
     auto server = TunnelServer::create(config);
     ASSERT_TRUE(server) << server.error().describe();
     server_ = std::move(*server);
@@ -249,6 +251,7 @@ class DesktopSessionTest : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
   asio::io_context io_;
   RecordingLauncher launcher_;
+  EndpointDesktopProvider desktops_;
   std::unique_ptr<TunnelServer> server_;
   std::map<std::string, std::pair<crypto::PKey, Bytes>> cards_;
   std::list<Box> boxes_;
@@ -340,6 +343,33 @@ TEST_F(DesktopSessionTest, AKilledGatewayEndsOnlyThatViewAndTheBoxCanComeBack) {
   auto second = open_view(box);
   ASSERT_TRUE(second);
   EXPECT_EQ(desktop_session("alice").at("session_id"), session_id);
+}
+
+TEST_F(DesktopSessionTest, CloseSessionOnTheBoxLogsOffTheDesktopSession) {
+  auto& box = login("box-1", "alice");
+  auto viewer = open_view(box);
+  ASSERT_TRUE(viewer);
+  const auto session_id = desktop_session("alice").at("session_id");
+  box.link->close("logoff");
+  ASSERT_TRUE(run_until([&] { return box.ended.has_value(); }));
+  ASSERT_TRUE(*box.ended);
+  EXPECT_TRUE((*box.ended)->by_box);
+  EXPECT_EQ((*box.ended)->reason, "logged_off");
+  ASSERT_TRUE(desktop_shows([](const Json& session) { return session.at("state") == "ended"; }));
+  auto logoffs = audits("desktop.logoff");
+  ASSERT_EQ(logoffs.size(), 1u);
+  EXPECT_EQ(logoffs[0].at("user"), "alice");
+  EXPECT_FALSE(logoffs[0].contains("error")) << logoffs[0].dump();
+
+  // The next login starts a fresh desktop session.
+  viewer.reset();
+  auto again = login_on(box, "alice");
+  ASSERT_EQ(again.type, FrameType::session_ready);
+  box.ready = again.body;
+  auto second = open_view(box);
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(desktop_shows([](const Json& session) { return session.at("state") == "connected"; }));
+  EXPECT_NE(desktop_session("alice").at("session_id"), session_id);
 }
 
 TEST_F(DesktopSessionTest, NoDesktopWithoutALoginWhateverFramesTheBoxCrafts) {

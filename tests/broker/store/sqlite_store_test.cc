@@ -290,8 +290,10 @@ TEST_F(SqliteStoreTest, DesktopAccountsAreKeptButTheirSecretNeverReachesTheAudit
   EXPECT_EQ(store->audit_records({})->size(), before);
 
   const std::string pin(64, 'e');
-  ASSERT_TRUE(store->set_desktop({"census", "127.0.0.1", 3390, pin}, "local:admin"));
+  ASSERT_TRUE(store->set_desktop({"census", "127.0.0.1", 3390, pin, "unix:/run/desktop/control"}, "local:admin"));
   EXPECT_EQ(store->desktop("census")->certificate_sha256, pin);
+  EXPECT_EQ(store->desktop("census")->logoff_endpoint, "unix:/run/desktop/control");
+  EXPECT_FALSE(store->set_desktop({"census", "127.0.0.1", 3390, pin, "tcp://10.0.0.5:22"}, "local:admin"));
 }
 
 TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedWithItsData) {
@@ -300,7 +302,8 @@ TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedWithItsData) {
     populate(*store);
   }
   // What a version 1 file looked like: no pin column, no accounts table.
-  tamper("DROP TABLE desktop_accounts; ALTER TABLE desktops DROP COLUMN certificate_sha256; PRAGMA user_version = 1");
+  tamper("DROP TABLE desktop_accounts; ALTER TABLE desktops DROP COLUMN certificate_sha256; "
+         "ALTER TABLE desktops DROP COLUMN logoff_endpoint; PRAGMA user_version = 1");
   auto store = open();
   ASSERT_TRUE(store);
   auto desktop = store->desktop("census");

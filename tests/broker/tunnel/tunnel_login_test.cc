@@ -74,6 +74,7 @@ class TunnelLoginTest : public ::testing::Test {
     config.settings.idle_timeout = idle;
     config.listen = {asio::ip::make_address("127.0.0.1"), 0};
     config.gateways = &gateways_;
+    config.desktops = &desktops_;
     auto server = TunnelServer::create(config);
     ASSERT_TRUE(server) << server.error().describe();
     server_ = std::move(*server);
@@ -221,6 +222,7 @@ class TunnelLoginTest : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
   asio::io_context io_;
   ProcessGatewayLauncher gateways_{SDBOX_GATEWAY_PROGRAM};
+  EndpointDesktopProvider desktops_;
   std::unique_ptr<TunnelServer> server_;
   SoftwareCard alice_card_;
 };

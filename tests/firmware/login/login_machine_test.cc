@@ -130,6 +130,7 @@ class BoxLoginTest : public ::testing::Test {
     config.pki_directory = pki_.directory();
     config.listen = {boost::asio::ip::make_address("127.0.0.1"), port};
     config.gateways = &gateways_;
+    config.desktops = &desktops_;
     auto server = broker::TunnelServer::create(config);
     ASSERT_TRUE(server) << server.error().describe();
     server_ = std::move(*server);
@@ -199,6 +200,7 @@ class BoxLoginTest : public ::testing::Test {
   std::unique_ptr<broker::SqliteStore> store_;
   boost::asio::io_context io_;
   broker::ProcessGatewayLauncher gateways_{SDBOX_GATEWAY_PROGRAM};
+  broker::EndpointDesktopProvider desktops_;
   std::unique_ptr<broker::TunnelServer> server_;
   std::unique_ptr<PcscCardReader> reader_;
   std::unique_ptr<FprintSensor> sensor_;

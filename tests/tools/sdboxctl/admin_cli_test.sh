@@ -103,7 +103,7 @@ case "${1:?which case}" in
     json_check "$(ctl project list --json)" "[(p['name'], p['title']) for p in d] == [('census', 'Census 2021 microdata')]"
     json_check "$(ctl member list --json)" \
       "[(m['user'], m['project'], m['from'], m['until']) for m in d] == [('alice', 'census', '2026-01-01', '2026-12-31'), ('bob', 'census', '2026-03-01', '2026-03-01')]"
-    json_check "$(ctl desktop list --json)" "d == [{'project': 'census', 'host': '10.0.0.6', 'port': 3389, 'certificate_sha256': ''}]"
+    json_check "$(ctl desktop list --json)" "d == [{'project': 'census', 'host': '10.0.0.6', 'port': 3389, 'certificate_sha256': '', 'logoff_endpoint': ''}]"
     json_check "$(ctl box list --json)" \
       "[(b['name'], b['site'], b['state'], len(b['certificate_sha256'])) for b in d] == [('box-1', 'paris', 'active', 64)]"
     json_check "$(ctl card list --json)" "d == []"
@@ -198,6 +198,7 @@ case "${1:?which case}" in
     refused 1 "before it starts" ctl member add --user alice --project census --from 2026-05-01 --until 2026-04-30
     refused 2 "70000" ctl desktop set --project census --host 10.0.0.5 --port 70000
     refused 1 "no project named 'atlas'" ctl desktop set --project atlas --host 10.0.0.5 --port 3389
+    refused 1 "logoff endpoint is unix:/absolute/path" ctl desktop set --project census --host 10.0.0.5 --port 3389 --logoff tcp://x
     refused 2 "not a SHA-256" ctl desktop set --project census --host 10.0.0.5 --port 3389 --certificate-sha256 xyz
     printf '\n' > "$work/empty-pw"
     refused 2 "password is empty" ctl desktop account --project census --user alice --password-file "$work/empty-pw"
