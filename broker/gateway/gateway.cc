@@ -1,9 +1,9 @@
 #include "gateway/gateway.hpp"
 
 #include "sdbox/common/log.hpp"
+#include "sdbox/rdp/surface_peer.hpp"
 
 #include <freerdp/channels/wtsvc.h>
-#include <freerdp/constants.h>
 #include <freerdp/freerdp.h>
 #include <freerdp/peer.h>
 #include <freerdp/settings.h>
@@ -107,24 +107,10 @@ Result<std::unique_ptr<Gateway>> Gateway::create(Config config) {
   auto* peer = gateway->peer_;
   peer->ContextExtra = gateway.get();
   if (freerdp_peer_context_new(peer) != TRUE) return make_error(ErrorCategory::io, "cannot create the RDP server context");
-  auto* settings = peer->settings;
-  const auto& tls = gateway->config_.settings;
   // TLS only (the box pins our certificate), no NLA, no legacy RDP security; uncompressed
   // surface bits, so nothing is negotiated that we would have to trust.
-  bool configured = freerdp_settings_set_string(settings, FreeRDP_CertificateContent, tls.certificate_pem.c_str()) &&
-                    freerdp_settings_set_string(settings, FreeRDP_PrivateKeyContent, tls.private_key_pem.c_str()) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_RdpSecurity, FALSE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_TlsSecurity, TRUE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_NlaSecurity, FALSE) &&
-                    freerdp_settings_set_uint32(settings, FreeRDP_ColorDepth, 32) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_RemoteFxCodec, FALSE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_NSCodec, FALSE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_SupportGraphicsPipeline, FALSE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_RefreshRect, TRUE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_SuppressOutput, TRUE) &&
-                    // Bulk compression (XCRUSH) cost 60 % of the gateway's CPU and gained nothing on
-                    // uncompressed surface bits (tools/bench-gateway): off.
-                    freerdp_settings_set_bool(settings, FreeRDP_CompressionEnabled, FALSE);
+  const auto& tls = gateway->config_.settings;
+  bool configured = rdp::configure_surface_peer(peer, tls.certificate_pem, tls.private_key_pem);
   if (!configured) return make_error(ErrorCategory::io, "cannot configure the RDP server for the box");
   peer->PostConnect = &GatewayCallbacks::post_connect;
   peer->Activate = &GatewayCallbacks::activate;
@@ -257,11 +243,7 @@ void Gateway::send_painted() {
   if (painted.empty()) return;
   auto box_width = freerdp_settings_get_uint32(peer_->settings, FreeRDP_DesktopWidth);
   auto box_height = freerdp_settings_get_uint32(peer_->settings, FreeRDP_DesktopHeight);
-  bool markers = freerdp_settings_get_bool(peer_->settings, FreeRDP_SurfaceFrameMarkerEnabled);
-  if (markers) {
-    SURFACE_FRAME_MARKER marker{SURFACECMD_FRAMEACTION_BEGIN, frame_id_};
-    peer_->update->SurfaceFrameMarker(peer_->context, &marker);
-  }
+  rdp::mark_frame(peer_, true, frame_id_);
   for (auto rect : painted) {
     // A desktop larger than the box (it may resize itself) is clipped to the box.
     if (rect.x >= box_width || rect.y >= box_height || rect.x >= frame.width || rect.y >= frame.height) continue;
@@ -272,10 +254,7 @@ void Gateway::send_painted() {
       return;
     }
   }
-  if (markers) {
-    SURFACE_FRAME_MARKER marker{SURFACECMD_FRAMEACTION_END, frame_id_};
-    peer_->update->SurfaceFrameMarker(peer_->context, &marker);
-  }
+  rdp::mark_frame(peer_, false, frame_id_);
   ++frame_id_;
   full_redraw_ = false;
   if (!first_frame_sent_) {
@@ -285,41 +264,20 @@ void Gateway::send_painted() {
 }
 
 bool Gateway::send_rect(const rdp::FrameView& frame, const rdp::Rect& rect) {
-  if (rect.width == 0 || rect.height == 0) return true;
-  // One surface command per fast-path update, within the client's multifragment limit.
-  auto client_limit = freerdp_settings_get_uint32(peer_->settings, FreeRDP_MultifragMaxRequestSize);
-  auto limit = std::min<std::uint32_t>(60000, client_limit > 2048 ? client_limit - 1024 : 1024);
-  std::uint32_t strip = std::max<std::uint32_t>(1, limit / (rect.width * 4));
-  std::vector<std::uint8_t> pixels;
-  for (std::uint32_t top = rect.y; top < rect.y + rect.height; top += strip) {
-    std::uint32_t rows = std::min(strip, rect.y + rect.height - top);
-    // Codec "none" carries rows bottom-up; alpha opaque.
-    pixels.resize(static_cast<std::size_t>(rect.width) * rows * 4);
-    std::size_t at = 0;
-    for (std::uint32_t row = rows; row-- > 0;) {
-      const std::uint8_t* source = frame.pixels + static_cast<std::size_t>(top + row) * frame.stride + static_cast<std::size_t>(rect.x) * 4;
-      for (std::uint32_t x = 0; x < rect.width; ++x, source += 4) {
-        pixels[at++] = source[0];
-        pixels[at++] = source[1];
-        pixels[at++] = source[2];
-        pixels[at++] = 0xFF;
-      }
-    }
-    SURFACE_BITS_COMMAND command{};
-    command.cmdType = CMDTYPE_SET_SURFACE_BITS;
-    command.destLeft = rect.x;
-    command.destTop = top;
-    command.destRight = rect.x + rect.width;
-    command.destBottom = top + rows;
-    command.bmp.bpp = 32;
-    command.bmp.codecID = RDP_CODEC_ID_NONE;
-    command.bmp.width = static_cast<UINT16>(rect.width);
-    command.bmp.height = static_cast<UINT16>(rows);
-    command.bmp.bitmapDataLength = static_cast<UINT32>(pixels.size());
-    command.bmp.bitmapData = pixels.data();
-    if (peer_->update->SurfaceBits(peer_->context, &command) != TRUE) return false;
-    bytes_to_box_ += pixels.size();
-  }
+  auto sent = rdp::send_surface_rect(peer_, rect.x, rect.y, rect.width, rect.height,
+                                     [&](std::uint32_t top, std::uint32_t rows, std::span<std::uint8_t> bgra) {
+                                       const std::size_t row_bytes = static_cast<std::size_t>(rect.width) * 4;
+                                       for (std::uint32_t row = 0; row < rows; ++row) {
+                                         const std::uint8_t* source = frame.pixels +
+                                                                      static_cast<std::size_t>(rect.y + top + row) * frame.stride +
+                                                                      static_cast<std::size_t>(rect.x) * 4;
+                                         std::uint8_t* target = bgra.data() + row * row_bytes;
+                                         std::copy_n(source, row_bytes, target);
+                                         for (std::size_t alpha = 3; alpha < row_bytes; alpha += 4) target[alpha] = 0xFF;
+                                       }
+                                     });
+  if (sent < 0) return false;
+  bytes_to_box_ += static_cast<std::uint64_t>(sent);
   return true;
 }
 

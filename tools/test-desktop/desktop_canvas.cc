@@ -31,11 +31,10 @@ std::uint32_t canvas_pixel(const CanvasState& state, std::uint32_t x, std::uint3
   return ((value >> (31 - cell)) & 1u) != 0 ? 0xFFFFFF : 0x000000;
 }
 
-std::vector<std::uint8_t> render_rows_bottom_up(const CanvasState& state, std::uint32_t width, std::uint32_t top,
-                                                std::uint32_t rows) {
-  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(width) * rows * 4);
+void render_rows(const CanvasState& state, std::uint32_t width, std::uint32_t top, std::uint32_t rows,
+                 std::span<std::uint8_t> pixels) {
   std::size_t at = 0;
-  for (std::uint32_t row = rows; row-- > 0;) {
+  for (std::uint32_t row = 0; row < rows; ++row) {
     for (std::uint32_t x = 0; x < width; ++x) {
       std::uint32_t rgb = canvas_pixel(state, x, top + row);
       pixels[at++] = static_cast<std::uint8_t>(rgb & 0xFF);
@@ -44,7 +43,6 @@ std::vector<std::uint8_t> render_rows_bottom_up(const CanvasState& state, std::u
       pixels[at++] = 0xFF;
     }
   }
-  return pixels;
 }
 
 }  // namespace sdbox::desktop

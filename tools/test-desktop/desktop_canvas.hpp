@@ -3,7 +3,7 @@
 #include "session_registry.hpp"
 
 #include <cstdint>
-#include <vector>
+#include <span>
 
 namespace sdbox::desktop {
 
@@ -34,9 +34,8 @@ std::uint32_t band_colour(std::uint64_t ticks);
 /// 0xRRGGBB at (x, y).
 std::uint32_t canvas_pixel(const CanvasState& state, std::uint32_t x, std::uint32_t y);
 
-/// Rows [top, top + rows) as 32-bpp BGRA, bottom row first: the layout of an uncompressed
-/// (codec "none") surface bits command, which the client flips vertically.
-std::vector<std::uint8_t> render_rows_bottom_up(const CanvasState& state, std::uint32_t width, std::uint32_t top,
-                                                std::uint32_t rows);
+/// Rows [top, top + rows) as 32-bpp BGRA, top row first, into `bgra` (width * rows * 4 bytes).
+void render_rows(const CanvasState& state, std::uint32_t width, std::uint32_t top, std::uint32_t rows,
+                 std::span<std::uint8_t> bgra);
 
 }  // namespace sdbox::desktop

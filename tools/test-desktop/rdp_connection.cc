@@ -2,11 +2,12 @@
 
 #include "desktop_canvas.hpp"
 
+#include "sdbox/rdp/surface_peer.hpp"
+
 #include "sdbox/common/log.hpp"
 
 #include <freerdp/channels/channels.h>
 #include <freerdp/channels/wtsvc.h>
-#include <freerdp/constants.h>
 #include <freerdp/freerdp.h>
 #include <freerdp/peer.h>
 #include <freerdp/settings.h>
@@ -112,21 +113,9 @@ bool RdpConnection::set_up_peer() {
     logger()->error("cannot create a FreeRDP peer context {}", log::Fields().add("connection", id_));
     return false;
   }
-  auto* settings = peer_->settings;
-  // TLS only: no legacy RDP security, no NLA (credentials arrive in the Client Info PDU, which
-  // is what lets a test desktop check a plain user:password list).
-  bool configured = freerdp_settings_set_string(settings, FreeRDP_CertificateContent, config_.identity->certificate_pem.c_str()) &&
-                    freerdp_settings_set_string(settings, FreeRDP_PrivateKeyContent, config_.identity->private_key_pem.c_str()) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_RdpSecurity, FALSE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_TlsSecurity, TRUE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_NlaSecurity, FALSE) &&
-                    freerdp_settings_set_uint32(settings, FreeRDP_ColorDepth, 32) &&
-                    // Uncompressed surface bits only: no codec to negotiate, every pixel predictable.
-                    freerdp_settings_set_bool(settings, FreeRDP_RemoteFxCodec, FALSE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_NSCodec, FALSE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_SupportGraphicsPipeline, FALSE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_RefreshRect, TRUE) &&
-                    freerdp_settings_set_bool(settings, FreeRDP_SuppressOutput, TRUE);
+  // TLS only, no NLA: the credentials arrive in the Client Info PDU, which is what lets a test
+  // desktop check a plain user:password list. Uncompressed surface bits: every pixel predictable.
+  bool configured = rdp::configure_surface_peer(peer_, config_.identity->certificate_pem, config_.identity->private_key_pem);
   if (!configured) {
     logger()->error("cannot configure the FreeRDP peer {}", log::Fields().add("connection", id_));
     return false;
@@ -422,52 +411,21 @@ void RdpConnection::draw_if_changed(bool full) {
   auto height = freerdp_settings_get_uint32(peer_->settings, FreeRDP_DesktopHeight);
   // Only the top rows change; the rest is constant and drawn on (re)activation or on request.
   std::uint32_t rows = full ? height : std::min(height, canvas::live_rows);
-  bool markers = freerdp_settings_get_bool(peer_->settings, FreeRDP_SurfaceFrameMarkerEnabled);
-  if (markers) {
-    SURFACE_FRAME_MARKER marker{SURFACECMD_FRAMEACTION_BEGIN, frame_id_};
-    peer_->update->SurfaceFrameMarker(peer_->context, &marker);
-  }
-  if (!send_rows(state, 0, rows)) {
+  const auto width = freerdp_settings_get_uint32(peer_->settings, FreeRDP_DesktopWidth);
+  rdp::mark_frame(peer_, true, frame_id_);
+  auto sent = rdp::send_surface_rect(peer_, 0, 0, width, rows, [&](std::uint32_t top, std::uint32_t count, std::span<std::uint8_t> bgra) {
+    render_rows(state, width, top, count, bgra);
+  });
+  if (sent < 0) {
     logger()->warn("cannot send a frame {}", log::Fields().add("connection", id_));
     return;
   }
-  if (markers) {
-    SURFACE_FRAME_MARKER marker{SURFACECMD_FRAMEACTION_END, frame_id_};
-    peer_->update->SurfaceFrameMarker(peer_->context, &marker);
-  }
+  rdp::mark_frame(peer_, false, frame_id_);
   ++frame_id_;
   last_drawn_ = state;
   last_frame_ = now;
   full_redraw_wanted_ = false;
   config_.registry->update(session_id_, [](DesktopSession& session) { ++session.frames_sent; });
-}
-
-bool RdpConnection::send_rows(const CanvasState& state, std::uint32_t top, std::uint32_t rows) {
-  auto width = freerdp_settings_get_uint32(peer_->settings, FreeRDP_DesktopWidth);
-  if (width == 0) return false;
-  // Each command travels in one fast-path update no larger than the client's multifragment
-  // limit (FreeRDP clients: 64 KiB), so send strips of whole rows that fit.
-  auto client_limit = freerdp_settings_get_uint32(peer_->settings, FreeRDP_MultifragMaxRequestSize);
-  auto limit = std::min<std::uint32_t>(60000, client_limit > 2048 ? client_limit - 1024 : 1024);
-  std::uint32_t strip = std::max<std::uint32_t>(1, limit / (width * 4));
-  for (std::uint32_t y = top; y < top + rows; y += strip) {
-    std::uint32_t strip_rows = std::min(strip, top + rows - y);
-    auto pixels = render_rows_bottom_up(state, width, y, strip_rows);
-    SURFACE_BITS_COMMAND command{};
-    command.cmdType = CMDTYPE_SET_SURFACE_BITS;
-    command.destLeft = 0;
-    command.destTop = y;
-    command.destRight = width;
-    command.destBottom = y + strip_rows;
-    command.bmp.bpp = 32;
-    command.bmp.codecID = RDP_CODEC_ID_NONE;
-    command.bmp.width = static_cast<UINT16>(width);
-    command.bmp.height = static_cast<UINT16>(strip_rows);
-    command.bmp.bitmapDataLength = static_cast<UINT32>(pixels.size());
-    command.bmp.bitmapData = pixels.data();
-    if (peer_->update->SurfaceBits(peer_->context, &command) != TRUE) return false;
-  }
-  return true;
 }
 
 }  // namespace sdbox::desktop

@@ -70,7 +70,6 @@ class RdpConnection {
 
   void record_input(std::optional<std::uint16_t> scancode, std::uint16_t flags, std::optional<std::pair<std::uint16_t, std::uint16_t>> mouse);
   void draw_if_changed(bool full);
-  bool send_rows(const CanvasState& state, std::uint32_t top, std::uint32_t rows);
 
   ConnectionConfig config_;
   freerdp_peer* peer_ = nullptr;

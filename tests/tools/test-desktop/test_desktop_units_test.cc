@@ -28,19 +28,18 @@ TEST(DesktopCanvas, BandFollowsTheClockAndBitLinesShowState) {
   EXPECT_EQ(canvas_pixel(state, 10, 500), canvas::background);
 }
 
-TEST(DesktopCanvas, RowsAreBgraBottomUp) {
+TEST(DesktopCanvas, RowsAreBgraTopDown) {
   CanvasState state{7, 0, {}};
-  auto pixels = render_rows_bottom_up(state, 4, 62, 4);  // rows 62, 63 band; 64, 65 tick line
-  ASSERT_EQ(pixels.size(), 4u * 4 * 4);
+  std::vector<std::uint8_t> pixels(4u * 4 * 4);
+  render_rows(state, 4, 62, 4, pixels);  // rows 62, 63 band; 64, 65 tick line
   auto band = band_colour(7);
-  // The first row in the buffer is the bottom one (65, a tick line cell: black for x < 16... bit 31 of 7 is 0).
-  EXPECT_EQ(pixels[0], 0);
-  // The last row in the buffer is row 62: the band, as B, G, R, A.
-  std::size_t last = 3 * 4 * 4;
-  EXPECT_EQ(pixels[last], band & 0xFF);
-  EXPECT_EQ(pixels[last + 1], (band >> 8) & 0xFF);
-  EXPECT_EQ(pixels[last + 2], (band >> 16) & 0xFF);
-  EXPECT_EQ(pixels[last + 3], 0xFF);
+  // The first row is row 62: the band, as B, G, R, A.
+  EXPECT_EQ(pixels[0], band & 0xFF);
+  EXPECT_EQ(pixels[1], (band >> 8) & 0xFF);
+  EXPECT_EQ(pixels[2], (band >> 16) & 0xFF);
+  EXPECT_EQ(pixels[3], 0xFF);
+  // The last row is 65, a tick line cell: black (bit 31 of 7 is 0).
+  EXPECT_EQ(pixels[3 * 4 * 4], 0);
 }
 
 std::vector<std::uint8_t> clip_message(std::uint16_t type, std::uint16_t flags, const WireWriter& body) {
