@@ -127,7 +127,7 @@ int card_watch(boost::asio::io_context& io, firmware::PcscCardReader& reader) {
 }
 
 int run_box(const std::filesystem::path& config_file, const std::filesystem::path& runtime_directory,
-            const std::filesystem::path& screenshot) {
+            const std::filesystem::path& screenshot, const std::filesystem::path& view_program) {
   auto config = firmware::load_box_config(config_file);
   if (!config) return fail(config.error());
   // The desktop stream's socket lives here: only this agent may enter.
@@ -148,8 +148,6 @@ int run_box(const std::filesystem::path& config_file, const std::filesystem::pat
   firmware::LoginMachine::Settings settings;
   settings.retry_interval = config->retry_interval;
   settings.sensor_dpi = config->sensor_dpi;
-  // The desktop client beside this program (rendered in memory for now; the display adapter next).
-  const auto view_program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "sdbox-desktop-view";
   firmware::ProcessRdpClient rdp({io.get_executor(), view_program, 1280, 800});
   auto machine = firmware::LoginMachine::create({io.get_executor(), reader.get(), sensor->get(), tunnel->get(), &screen,
                                                  &rdp, runtime_directory / "desktop.sock", settings});
@@ -201,10 +199,14 @@ int main(int argc, char** argv) {
   run->add_option("--runtime-dir", runtime_directory, "private directory for the desktop stream's socket (made 0700)");
   std::filesystem::path screenshot;
   run->add_option("--screenshot", screenshot, "on SIGUSR1, save the desktop as the box shows it here (PPM)");
+  // The desktop client beside this program (it renders in memory for now; the display adapter next).
+  std::filesystem::path view_program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "sdbox-desktop-view";
+  run->add_option("--desktop-view", view_program, "the desktop client program (sdbox-desktop-view's protocol)")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
   log::init("firmware", level);
-  if (*run) return run_box(config_file, runtime_directory, screenshot);
+  if (*run) return run_box(config_file, runtime_directory, screenshot, view_program);
   boost::asio::io_context io;
   auto reader = firmware::PcscCardReader::create({io.get_executor(), reader_prefix, false});
   if (*status) return card_status(*reader);

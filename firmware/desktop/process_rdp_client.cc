@@ -31,6 +31,7 @@ void ProcessRdpClient::start(const RdpTarget& target, Events events) {
   const std::string program = config_.program.string();
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::setpgid(0, 0);  // its own group: stopping the view stops whatever it started too
     ::dup2(to_child[0], STDIN_FILENO);
     ::dup2(from_child[1], STDOUT_FILENO);
     ::close_range(3, ~0U, 0);  // nothing of the agent's: not the card, not the tunnel
@@ -116,7 +117,8 @@ void ProcessRdpClient::read_events(int output, Events events) {
 void ProcessRdpClient::stop() {
   stopping_ = true;
   if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);  // in case it had not made its group yet
     int status = 0;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
