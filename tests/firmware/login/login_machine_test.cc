@@ -340,7 +340,10 @@ TEST_F(BoxLoginTest, TheDesktopOpensAndPullingTheCardClosesItAtOnceWhileTheSessi
   const auto closed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - removed).count();
   std::cout << "card removal reported by PC/SC -> desktop client gone: " << closed_ms << " ms\n";
   EXPECT_LT(closed_ms, 1000);
-  ASSERT_TRUE(run_until([&] { return last_audit("desktop.disconnected").value("user", "") == "alice"; }));
+  ASSERT_TRUE(run_until([&] {
+    auto audited = last_audit("desktop.disconnected");
+    return !audited.is_null() && audited.value("user", "") == "alice";
+  }));
   ASSERT_TRUE(run_until([&] { return desktop.session_of("alice").at("state") == "disconnected"; }));
   const auto clock_then = desktop.session_of("alice").at("clock_ms").get<std::uint64_t>();
   ASSERT_TRUE(run_until([&] { return desktop.session_of("alice").at("clock_ms").get<std::uint64_t>() > clock_then + 300; }));
