@@ -12,6 +12,7 @@
 #include <signal.h>
 
 #include <istream>
+#include <stdexcept>
 
 namespace sdbox::broker {
 
@@ -28,6 +29,12 @@ auto logger() { return log::component("desktop"); }
 constexpr std::size_t relay_chunk = 16 * 1024;
 /// The gateway's event lines are short; a longer one means something is wrong with it.
 constexpr std::size_t max_event_line = 64 * 1024;
+
+/// A string field of a frame from the box, or "" when absent or not a string (never throws).
+std::string text_field(const Json& body, const char* key) {
+  auto found = body.find(key);
+  return found != body.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
 
 auto ignore_failure() {
   return [](const std::exception_ptr& failure) {
@@ -107,7 +114,7 @@ asio::awaitable<DesktopRelay::Result> DesktopRelay::run() {
         break;
       }
       case FrameType::desktop_close: {
-        const std::string action = frame->body.value("action", "");
+        const std::string action = text_field(frame->body, "action");
         if (ending_) {
           // The box acknowledges our session_ended (any action): the view is over.
           co_return Result{Outcome::ended_by_broker, end_reason_};
@@ -177,11 +184,13 @@ asio::awaitable<void> DesktopRelay::gateway_events(std::shared_ptr<DesktopRelay>
     std::string line(asio::buffers_begin(lines.data()), asio::buffers_begin(lines.data()) + static_cast<std::ptrdiff_t>(size));
     lines.consume(size);
     auto event = Json::parse(line, nullptr, false);
-    if (event.is_discarded() || !event.is_object()) {
-      logger()->warn("unreadable gateway event {}", log::Fields().add("session", config_.context["session"]));
-      continue;
+    try {
+      if (event.is_discarded() || !event.is_object()) throw std::invalid_argument("not a JSON object");
+      on_event(event);
+    } catch (const std::exception& wrong) {
+      // A field of the wrong type (value() throws): the event is dropped, the relay goes on.
+      logger()->warn("unreadable gateway event {}", log::Fields().add("session", config_.context["session"]).add("error", wrong.what()));
     }
-    on_event(event);
   }
   boost::system::error_code ignored;
   events_.close(ignored);

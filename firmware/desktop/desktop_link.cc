@@ -103,7 +103,11 @@ asio::awaitable<Result<DesktopLink::Ended>> DesktopLink::run() {
     if (frame->type == FrameType::session_ended) {
       const bool by_box = closing_;
       cut_client();
-      Ended ended{by_box, frame->body.value("reason", ""), frame->body.value("message", "")};
+      auto text = [&](const char* key) {
+        auto found = frame->body.find(key);
+        return found != frame->body.end() && found->is_string() ? found->get<std::string>() : std::string();
+      };
+      Ended ended{by_box, text("reason"), text("message")};
       if (!by_box) {
         // Acknowledged, so the broker knows the tunnel is back to logins.
         const Frame acknowledged{FrameType::desktop_close, {{"action", "ended"}}};

@@ -94,15 +94,18 @@ void ProcessRdpClient::read_events(int output, Events events) {
     for (auto at = pending.find('\n'); at != std::string::npos; at = pending.find('\n')) {
       auto event = nlohmann::json::parse(pending.substr(0, at), nullptr, false);
       pending.erase(0, at + 1);
-      if (!event.is_object()) continue;
-      const std::string name = event.value("event", "");
+      if (!event.is_object() || !event.contains("event") || !event["event"].is_string()) continue;
+      const std::string name = event["event"].get<std::string>();
+      // Only the fields we read, each checked: a malformed event must not end this thread.
+      auto text = [&](const char* key) { return event.contains(key) && event[key].is_string() ? event[key].get<std::string>() : std::string(); };
+      auto number = [&](const char* key) { return event.contains(key) && event[key].is_number_unsigned() ? event[key].get<std::uint64_t>() : 0; };
       if (name == "first_frame") {
-        logger()->info("first frame {}", log::Fields().add("width", event.value("width", 0)).add("height", event.value("height", 0)));
+        logger()->info("first frame {}", log::Fields().add("width", number("width")).add("height", number("height")));
         if (!stopping_ && events.first_frame) boost::asio::post(config_.executor, events.first_frame);
       } else if (name == "ended") {
-        ended_reason = event.value("reason", "");
+        ended_reason = text("reason");
       } else if (name == "screenshot") {
-        logger()->info("screenshot saved {}", log::Fields().add("path", event.value("path", "")));
+        logger()->info("screenshot saved {}", log::Fields().add("path", text("path")));
       }
     }
   }

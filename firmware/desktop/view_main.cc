@@ -83,12 +83,17 @@ int main() {
     return 2;
   }
   sdbox::rdp::ViewerConfig config;
-  config.host = target.value("socket", "");
-  config.user = target.value("user", "");
-  config.password = target.value("password", "");
-  config.pinned_certificate_sha256 = target.value("certificate_sha256", "");
-  config.width = target.value("width", 1280U);
-  config.height = target.value("height", 800U);
+  try {
+    config.host = target.value("socket", "");
+    config.user = target.value("user", "");
+    config.password = target.value("password", "");
+    config.pinned_certificate_sha256 = target.value("certificate_sha256", "");
+    config.width = target.value("width", 1280U);
+    config.height = target.value("height", 800U);
+  } catch (const nlohmann::json::exception& wrong) {
+    std::cerr << "sdbox-desktop-view: a field of the target has the wrong type: " << wrong.what() << "\n";
+    return 2;
+  }
   if (config.pinned_certificate_sha256.size() != 64) {
     std::cerr << "sdbox-desktop-view: the gateway's certificate pin is missing: refusing to connect\n";
     return 2;

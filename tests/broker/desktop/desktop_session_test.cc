@@ -376,6 +376,20 @@ TEST_F(DesktopSessionTest, CloseSessionOnTheBoxLogsOffTheDesktopSession) {
   EXPECT_NE(desktop_session("alice").at("session_id"), session_id);
 }
 
+TEST_F(DesktopSessionTest, AMalformedCloseFromTheBoxIsAProtocolErrorThatEndsTheTunnelAndTheGateway) {
+  auto& box = login("box-1", "alice");
+  ASSERT_EQ(launcher_.pids.size(), 1u);
+  box.link.reset();  // this box crafts its own frames from here on
+  const Frame wrong{FrameType::desktop_close, {{"action", 42}}};
+  ASSERT_TRUE(run(box.tunnel->send(wrong)));
+  ASSERT_TRUE(run_until([&] {
+    auto closed = audits("tunnel.close");
+    return !closed.empty() && closed.back().value("reason", "").find("desktop_close needs action") != std::string::npos;
+  }));
+  // The gateway was stopped with the view.
+  ASSERT_TRUE(run_until([&] { return ::kill(launcher_.pids[0], 0) != 0; }));
+}
+
 TEST_F(DesktopSessionTest, NoDesktopWithoutALoginWhateverFramesTheBoxCrafts) {
   Box& box = new_box("box-1");
   auto created = TunnelClient::create({io_.get_executor(),
