@@ -1,5 +1,6 @@
 #include "gateway/gateway_settings.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <set>
@@ -17,10 +18,10 @@ Status exact_keys(const Json& object, const std::string& where, const std::set<s
                   const std::set<std::string>& optional = {}) {
   if (!object.is_object()) return invalid(where + " is not an object");
   for (const auto& [key, value] : object.items()) {
-    if (!required.contains(key) && !optional.contains(key)) return invalid("unknown field " + where + "." + key);
+    if (!required.contains(key) && !optional.contains(key)) return invalid(fmt::format("unknown field {}.{}", where, key));
   }
   for (const auto& key : required) {
-    if (!object.contains(key)) return invalid("missing field " + where + "." + key);
+    if (!object.contains(key)) return invalid(fmt::format("missing field {}.{}", where, key));
   }
   return {};
 }

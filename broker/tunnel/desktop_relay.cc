@@ -26,9 +26,9 @@ namespace {
 auto logger() { return log::component("desktop"); }
 
 /// Gateway → box: one desktop_data frame per read, at most this much (under the frame limit).
-constexpr std::size_t relay_chunk = 16 * 1024;
+constexpr std::size_t relay_chunk = std::size_t{16} * 1024;
 /// The gateway's event lines are short; a longer one means something is wrong with it.
-constexpr std::size_t max_event_line = 64 * 1024;
+constexpr std::size_t max_event_line = std::size_t{64} * 1024;
 
 /// A string field of a frame from the box, or "" when absent or not a string (never throws).
 std::string text_field(const Json& body, const char* key) {

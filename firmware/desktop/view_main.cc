@@ -37,9 +37,10 @@ bool write_ppm(const sdbox::rdp::FrameView& frame, const std::string& path) {
   for (std::uint32_t y = 0; y < frame.height; ++y) {
     for (std::uint32_t x = 0; x < frame.width; ++x) {
       const std::uint32_t rgb = frame.rgb(x, y);
-      row[x * 3] = static_cast<char>(rgb >> 16);
-      row[x * 3 + 1] = static_cast<char>(rgb >> 8);
-      row[x * 3 + 2] = static_cast<char>(rgb);
+      const std::size_t at = std::size_t{x} * 3;
+      row[at] = static_cast<char>(rgb >> 16);
+      row[at + 1] = static_cast<char>(rgb >> 8);
+      row[at + 2] = static_cast<char>(rgb);
     }
     out.write(row.data(), static_cast<std::streamsize>(row.size()));
   }

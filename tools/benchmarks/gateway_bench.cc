@@ -617,6 +617,7 @@ LoadFigures measure_load(const std::string& gateway_program, const std::filesyst
                          const std::vector<DesktopAccount>& accounts, int seconds) {
   FailureSlot failures;
   std::vector<std::string> users;
+  users.reserve(accounts.size());
   for (const auto& account : accounts) users.push_back(account.user);
   std::vector<LoadSession> sessions(accounts.size());
   for (std::size_t i = 0; i < accounts.size(); ++i) {

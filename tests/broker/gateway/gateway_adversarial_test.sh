@@ -47,25 +47,7 @@ for _ in $(seq 100); do grep -q '^listening port=' "$work/desktop.out" 2>/dev/nu
 desktop_port=$(sed -n 's/^listening port=\([0-9]*\)$/\1/p' "$work/desktop.out")
 [[ -n "$desktop_port" ]] || fail "the test desktop did not start"
 
-report() {
-  python3 - "$work/report.json" "$1" <<'PY'
-import json, sys
-try:
-    r = json.load(open(sys.argv[1]))
-except (OSError, ValueError):
-    print(""); sys.exit(0)
-sessions = [x for x in r["sessions"] if x["user"] == "alice"]
-s = sessions[-1] if sessions else None
-print(eval(sys.argv[2]))
-PY
-}
-wait_for() {
-  for _ in $(seq 200); do
-    [[ "$(report "$1")" == "True" ]] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for: $1"
-}
+source "$(dirname "$0")/../../support/desktop_report.sh"
 leaked_bytes='sum(c["bytes_in"] for c in s["channels"].values())'
 
 case "${1:?which case}" in

@@ -56,28 +56,7 @@ stop_client() {
   wait "$client_pid" 2>/dev/null || true
 }
 
-# Evaluates a Python expression over the report (`r`; `s` = alice's newest session or None).
-report() {
-  python3 - "$work/report.json" "$1" <<'PY'
-import json, sys
-try:
-    r = json.load(open(sys.argv[1]))
-except (OSError, ValueError):
-    print("")
-    sys.exit(0)
-sessions = [x for x in r["sessions"] if x["user"] == "alice"]
-s = sessions[-1] if sessions else None
-print(eval(sys.argv[2]))
-PY
-}
-# Waits up to 20 s for a report expression to be True.
-wait_for() {
-  for _ in $(seq 200); do
-    [[ "$(report "$1")" == "True" ]] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for: $1"
-}
+source "$(dirname "$0")/../../support/desktop_report.sh"
 control() { python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall((sys.argv[2] + "\n").encode())
