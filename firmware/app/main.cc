@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <openssl/x509.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <unistd.h>
@@ -127,7 +128,7 @@ int card_watch(boost::asio::io_context& io, firmware::PcscCardReader& reader) {
 }
 
 int run_box(const std::filesystem::path& config_file, const std::filesystem::path& runtime_directory,
-            const std::filesystem::path& screenshot, const std::filesystem::path& view_program) {
+            const std::filesystem::path& screenshot, const std::filesystem::path& view_program, bool on_screen) {
   auto config = firmware::load_box_config(config_file);
   if (!config) return fail(config.error());
   // The desktop stream's socket lives here: only this agent may enter.
@@ -148,7 +149,7 @@ int run_box(const std::filesystem::path& config_file, const std::filesystem::pat
   firmware::LoginMachine::Settings settings;
   settings.retry_interval = config->retry_interval;
   settings.sensor_dpi = config->sensor_dpi;
-  firmware::ProcessRdpClient rdp({io.get_executor(), view_program, 1280, 800});
+  firmware::ProcessRdpClient rdp({io.get_executor(), view_program, 1280, 800, on_screen});
   auto machine = firmware::LoginMachine::create({io.get_executor(), reader.get(), sensor->get(), tunnel->get(), &screen,
                                                  &rdp, runtime_directory / "desktop.sock", settings});
   firmware::ConsoleKeyboard keyboard(io.get_executor(), STDIN_FILENO);
@@ -203,10 +204,13 @@ int main(int argc, char** argv) {
   std::filesystem::path view_program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "sdbox-desktop-view";
   run->add_option("--desktop-view", view_program, "the desktop client program (sdbox-desktop-view's protocol)")
       ->check(CLI::ExistingFile);
+  std::string screen_kind = std::getenv("DISPLAY") != nullptr ? "x11" : "memory";
+  run->add_option("--screen", screen_kind, "x11: the desktop full-screen on $DISPLAY; memory: not drawn (default: x11 when $DISPLAY is set)")
+      ->check(CLI::IsMember({"x11", "memory"}));
   CLI11_PARSE(app, argc, argv);
 
   log::init("firmware", level);
-  if (*run) return run_box(config_file, runtime_directory, screenshot, view_program);
+  if (*run) return run_box(config_file, runtime_directory, screenshot, view_program, screen_kind == "x11");
   boost::asio::io_context io;
   auto reader = firmware::PcscCardReader::create({io.get_executor(), reader_prefix, false});
   if (*status) return card_status(*reader);

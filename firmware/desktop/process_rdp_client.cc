@@ -58,7 +58,8 @@ void ProcessRdpClient::start(const RdpTarget& target, Events events) {
                                 {"password", target.password},
                                 {"certificate_sha256", target.certificate_sha256},
                                 {"width", config_.width},
-                                {"height", config_.height}};
+                                {"height", config_.height},
+                                {"on_screen", config_.on_screen}};
   command(settings.dump());
   reader_ = std::thread([this, output = from_child[0], events = std::move(events)] { read_events(output, events); });
 }

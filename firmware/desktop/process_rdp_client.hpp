@@ -25,6 +25,8 @@ class ProcessRdpClient final : public RdpClient {
     std::filesystem::path program;  ///< sdbox-desktop-view
     std::uint32_t width = 1280;
     std::uint32_t height = 800;
+    /// Full screen on $DISPLAY (the box's screen); otherwise the desktop is rendered in memory only.
+    bool on_screen = false;
   };
   explicit ProcessRdpClient(Config config) : config_(std::move(config)) {}
   ~ProcessRdpClient() override { stop(); }

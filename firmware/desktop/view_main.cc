@@ -2,12 +2,16 @@
 // its own loop, and WinPR brings its own PC/SC symbols that must never meet the agent's card
 // client). The agent starts it after "session ready" and kills it when the card is pulled.
 //
-// stdin, first line: {"socket","user","password","certificate_sha256","width","height"} (the
-// one-time credentials never appear on the command line); then commands, one per line:
+// stdin, first line: {"socket","user","password","certificate_sha256","width","height"[,"port"]
+// [,"on_screen"]} (the one-time credentials never appear on the command line); with "on_screen"
+// the desktop is drawn full-screen on $DISPLAY and its keyboard and mouse go to the desktop;
+// then commands, one per line:
 //   key FLAGS SCANCODE      a key event (RDP keyboard flags, scancode)
 //   screenshot PATH         the current frame as a binary PPM
 // stdout: JSON lines {"event":"first_frame"}, {"event":"screenshot","path":...},
 // {"event":"ended","reason":...}.
+#include "desktop/x11_screen.hpp"
+
 #include "sdbox/common/log.hpp"
 #include "sdbox/rdp/viewer.hpp"
 
@@ -84,6 +88,7 @@ int main() {
     return 2;
   }
   sdbox::rdp::ViewerConfig config;
+  bool on_screen = false;
   try {
     config.host = target.value("socket", "");
     config.user = target.value("user", "");
@@ -91,6 +96,8 @@ int main() {
     config.pinned_certificate_sha256 = target.value("certificate_sha256", "");
     config.width = target.value("width", 1280U);
     config.height = target.value("height", 800U);
+    config.port = target.value("port", std::uint16_t{3389});
+    on_screen = target.value("on_screen", false);
   } catch (const nlohmann::json::exception& wrong) {
     std::cerr << "sdbox-desktop-view: a field of the target has the wrong type: " << wrong.what() << "\n";
     return 2;
@@ -103,6 +110,18 @@ int main() {
   if (!viewer) {
     emit({{"event", "ended"}, {"reason", viewer.error().message}});
     return 1;
+  }
+  std::unique_ptr<sdbox::firmware::X11Screen> screen;
+  if (on_screen) {
+    auto opened = sdbox::firmware::X11Screen::open(config.width, config.height);
+    if (!opened) {
+      emit({{"event", "ended"}, {"reason", opened.error().message}});
+      return 1;
+    }
+    screen = std::move(*opened);
+    const auto frame = (*viewer)->frame();
+    screen->draw(frame, {sdbox::rdp::Rect{0, 0, frame.width, frame.height}});
+    (void)(*viewer)->take_painted();
   }
   emit({{"event", "first_frame"}, {"width", (*viewer)->frame().width}, {"height", (*viewer)->frame().height}});
   std::string pending;
@@ -125,12 +144,15 @@ int main() {
         if (!path.empty() && write_ppm((*viewer)->frame(), path)) emit({{"event", "screenshot"}, {"path", path}});
       }
     }
-    if (auto pumped = (*viewer)->pump(std::chrono::milliseconds(20)); !pumped) {
+    if (screen) screen->forward_input(**viewer);
+    // Short waits when a person is at the screen: their keys are read between two waits.
+    if (auto pumped = (*viewer)->pump(std::chrono::milliseconds(screen ? 5 : 20)); !pumped) {
       reason = pumped.error().message;
       emit({{"event", "ended"}, {"reason", reason}});
       return 1;
     }
-    (void)(*viewer)->take_painted();
+    auto painted = (*viewer)->take_painted();
+    if (screen && !painted.empty()) screen->draw((*viewer)->frame(), painted);
   }
   return 0;
 }
