@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <optional>
 #include <vector>
 
 namespace sdbox::broker {
@@ -22,6 +24,9 @@ namespace sdbox::broker {
 namespace {
 
 auto logger() { return log::component("gateway"); }
+
+/// The grid the gateway compares frames on before sending them to the box.
+constexpr std::uint32_t tile_size = 64;
 
 Gateway* self(freerdp_peer* peer) { return static_cast<Gateway*>(peer->ContextExtra); }
 Gateway* self(rdpContext* context) { return self(context->peer); }
@@ -243,12 +248,24 @@ void Gateway::send_painted() {
   if (painted.empty()) return;
   auto box_width = freerdp_settings_get_uint32(peer_->settings, FreeRDP_DesktopWidth);
   auto box_height = freerdp_settings_get_uint32(peer_->settings, FreeRDP_DesktopHeight);
-  rdp::mark_frame(peer_, true, frame_id_);
+  const bool everything = full_redraw_ || shadow_width_ != frame.width || shadow_height_ != frame.height;
+  if (shadow_width_ != frame.width || shadow_height_ != frame.height) {
+    shadow_.assign(static_cast<std::size_t>(frame.width) * frame.height * 4, 0);
+    shadow_width_ = frame.width;
+    shadow_height_ = frame.height;
+  }
+  std::vector<rdp::Rect> changed;
   for (auto rect : painted) {
     // A desktop larger than the box (it may resize itself) is clipped to the box.
     if (rect.x >= box_width || rect.y >= box_height || rect.x >= frame.width || rect.y >= frame.height) continue;
     rect.width = std::min({rect.width, box_width - rect.x, frame.width - rect.x});
     rect.height = std::min({rect.height, box_height - rect.y, frame.height - rect.y});
+    add_changed_tiles(frame, rect, everything, changed);
+  }
+  full_redraw_ = false;
+  if (changed.empty()) return;  // repainted, but the box already shows exactly this
+  rdp::mark_frame(peer_, true, frame_id_);
+  for (const auto& rect : changed) {
     if (!send_rect(frame, rect)) {
       logger()->warn("cannot send a frame to the box {}", log::Fields().add("session", config_.settings.context["session"]));
       return;
@@ -256,10 +273,44 @@ void Gateway::send_painted() {
   }
   rdp::mark_frame(peer_, false, frame_id_);
   ++frame_id_;
-  full_redraw_ = false;
   if (!first_frame_sent_) {
     first_frame_sent_ = true;
     emit({{"event", "first_frame"}});
+  }
+}
+
+void Gateway::add_changed_tiles(const rdp::FrameView& frame, const rdp::Rect& rect, bool everything,
+                                std::vector<rdp::Rect>& changed) {
+  // Desktops repaint more than they change (the test desktop redraws 128 full rows for one bit
+  // cell): only tiles that differ from what the box last got are sent, the shadow keeps that.
+  const std::uint32_t right = rect.x + rect.width;
+  const std::uint32_t bottom = rect.y + rect.height;
+  const std::size_t shadow_stride = static_cast<std::size_t>(shadow_width_) * 4;
+  for (std::uint32_t tile_y = rect.y / tile_size * tile_size; tile_y < bottom; tile_y += tile_size) {
+    const std::uint32_t top = std::max(tile_y, rect.y);
+    const std::uint32_t rows_end = std::min(tile_y + tile_size, bottom);
+    std::optional<rdp::Rect> run;  // changed tiles next to each other in this tile row, merged
+    for (std::uint32_t tile_x = rect.x / tile_size * tile_size; tile_x < right; tile_x += tile_size) {
+      const std::uint32_t left = std::max(tile_x, rect.x);
+      const std::uint32_t columns_end = std::min(tile_x + tile_size, right);
+      const std::size_t span = static_cast<std::size_t>(columns_end - left) * 4;
+      bool differs = everything;
+      for (std::uint32_t y = top; y < rows_end; ++y) {
+        const std::uint8_t* now = frame.pixels + static_cast<std::size_t>(y) * frame.stride + static_cast<std::size_t>(left) * 4;
+        std::uint8_t* sent = shadow_.data() + y * shadow_stride + static_cast<std::size_t>(left) * 4;
+        if (differs || std::memcmp(now, sent, span) != 0) {
+          differs = true;
+          std::memcpy(sent, now, span);
+        }
+      }
+      if (differs && run && run->x + run->width == left) {
+        run->width = columns_end - run->x;
+      } else if (differs) {
+        if (run) changed.push_back(*run);
+        run = rdp::Rect{left, top, columns_end - left, rows_end - top};
+      }
+    }
+    if (run) changed.push_back(*run);
   }
 }
 

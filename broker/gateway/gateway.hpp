@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 typedef struct rdp_freerdp_peer freerdp_peer;  // NOLINT: FreeRDP's own C typedef
 
@@ -55,6 +56,7 @@ class Gateway {
   bool box_logged_on();
   void send_painted();
   bool send_rect(const rdp::FrameView& frame, const rdp::Rect& rect);
+  void add_changed_tiles(const rdp::FrameView& frame, const rdp::Rect& rect, bool everything, std::vector<rdp::Rect>& changed);
   void emit(nlohmann::json event);
 
   Config config_;
@@ -69,6 +71,10 @@ class Gateway {
   std::uint32_t frame_id_ = 0;
   std::uint64_t bytes_to_box_ = 0;
   std::uint64_t inputs_from_box_ = 0;
+  /// What the box was last sent (BGRX, tightly packed), to send only what changed.
+  std::vector<std::uint8_t> shadow_;
+  std::uint32_t shadow_width_ = 0;
+  std::uint32_t shadow_height_ = 0;
 };
 
 }  // namespace sdbox::broker

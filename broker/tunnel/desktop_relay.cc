@@ -26,7 +26,7 @@ namespace {
 auto logger() { return log::component("desktop"); }
 
 /// Gateway → box: one desktop_data frame per read, at most this much (under the frame limit).
-constexpr std::size_t relay_chunk = std::size_t{16} * 1024;
+constexpr std::size_t relay_chunk = std::size_t{60} * 1024;
 /// The gateway's event lines are short; a longer one means something is wrong with it.
 constexpr std::size_t max_event_line = std::size_t{64} * 1024;
 
@@ -164,6 +164,8 @@ asio::awaitable<void> DesktopRelay::gateway_to_box(std::shared_ptr<DesktopRelay>
                                                           ? "You opened this desktop on another box."
                                                       : end_reason_ == session_end::kDesktopEnded
                                                           ? "Your desktop session has ended."
+                                                      : end_reason_ == session_end::kClientLeft
+                                                          ? "The desktop view on this box was closed."
                                                           : "The desktop cannot be reached. Try again, or contact your IT administrator."}};
   const Frame ended{FrameType::session_ended, body};
   (void)co_await config_.writer->write(ended);
@@ -219,6 +221,7 @@ void DesktopRelay::on_event(const Json& event) {
   } else if (name == "ended") {
     const std::string reason = event.value("reason", "");
     if (end_reason_.empty() && reason.rfind("the desktop ended", 0) == 0) end_reason_ = session_end::kDesktopEnded;
+    if (end_reason_.empty() && reason == "the box left") end_reason_ = session_end::kClientLeft;
     logger()->info("gateway ended {}", log::Fields()
                                            .add("session", config_.context["session"])
                                            .add("reason", reason)

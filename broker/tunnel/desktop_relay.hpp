@@ -27,6 +27,7 @@ inline constexpr const char* kTakenOver = "taken_over";
 inline constexpr const char* kDesktopEnded = "desktop_ended";
 inline constexpr const char* kDesktopUnreachable = "desktop_unreachable";
 inline constexpr const char* kGatewayFailed = "gateway_failed";
+inline constexpr const char* kClientLeft = "client_left";  ///< the box's RDP client closed its connection
 }  // namespace session_end
 
 /// The desktop phase of one tunnel, after "session ready": the box's RDP stream (desktop_data

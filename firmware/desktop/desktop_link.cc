@@ -21,7 +21,7 @@ namespace {
 
 auto logger() { return log::component("desktop"); }
 /// One desktop_data frame per read of the client's stream, well under the frame limit.
-constexpr std::size_t relay_chunk = std::size_t{16} * 1024;
+constexpr std::size_t relay_chunk = std::size_t{60} * 1024;
 /// A client this far behind (several full 1280x800 frames) has stopped reading: it is cut off.
 constexpr std::size_t max_queued_bytes = std::size_t{32} * 1024 * 1024;
 

@@ -5,9 +5,10 @@
 //  1. Added latency. Input sent -> changed pixels seen by a box client (rdp::Viewer, 1280x800):
 //     a key press with a new scancode, then the client is pumped until the test desktop's key bit
 //     line (tools/test-desktop/desktop_canvas.hpp) shows that scancode. Measured straight to the
-//     test desktop and through one sdbox-gateway process, samples alternating between the two
-//     paths. The test desktop sends at most one frame per 40 ms and draws its 250 ms clock tick
-//     at its next wake-up; either would add up to 40 ms of pacing to a sample in both paths alike.
+//     test desktop, through one sdbox-gateway process reached directly, and along the box's whole
+//     path (broker_path.hpp: the box's socket, its tunnel, the broker's relay, a gateway the broker
+//     started after a real login), samples alternating between the paths. The test desktop
+//     sends at most one frame per 40 ms and draws its 250 ms clock tick at its next wake-up; either would add up to 40 ms of pacing to a sample in both paths alike.
 //     So an input goes only when the client has seen no frame for 45 ms, no earlier input for
 //     50 ms, and its clock band changed 50..150 ms ago (well clear of the next tick's frame).
 //  2. CPU per session. N concurrent sessions, each = one test desktop session + one sdbox-gateway
@@ -27,6 +28,8 @@
 //     the window (TLS records carrying uncompressed surface bits), and the gateways' own
 //     bytes_to_box (pixel bytes, from their "ended" event after SIGTERM) over each session's
 //     whole life, which includes the first full 1280x800 frame.
+#include "broker_path.hpp"
+
 #include "sdbox/common/bytes.hpp"
 #include "sdbox/common/crypto.hpp"
 #include "sdbox/common/process.hpp"
@@ -494,16 +497,15 @@ class LatencyProbe {
   std::vector<double> samples_;
 };
 
-/// Alternates samples between the two paths; while one waits for quiet both are kept current,
-/// so neither has a backlog of frames when its turn comes.
-void sample_latency(LatencyProbe& direct, LatencyProbe& through_gateway, int samples) {
+/// Alternates samples between the paths; while one waits for quiet all are kept current, so
+/// none has a backlog of frames when its turn comes.
+void sample_latency(const std::vector<LatencyProbe*>& probes, int samples) {
   for (int i = 0; i < samples; ++i) {
-    for (LatencyProbe* probe : {&direct, &through_gateway}) {
+    for (LatencyProbe* probe : probes) {
       const auto deadline = SteadyClock::now() + 5s;
       while (!probe->quiet(SteadyClock::now())) {
         if (SteadyClock::now() > deadline) throw BenchFailure(probe->name() + ": the screen never went quiet between two ticks");
-        direct.keep_up();
-        through_gateway.keep_up();
+        for (LatencyProbe* other : probes) other->keep_up();
       }
       probe->time_one_input();
     }
@@ -512,6 +514,8 @@ void sample_latency(LatencyProbe& direct, LatencyProbe& through_gateway, int sam
 
 struct LatencyFigures {
   double direct_p50 = 0, direct_p99 = 0, gateway_p50 = 0, gateway_p99 = 0;
+  /// The box's whole path: its socket, the tunnel, the broker's relay, the gateway.
+  double broker_p50 = 0, broker_p99 = 0;
   std::size_t samples = 0;
   /// CPUs busy while sampling: other load on the machine shows as jitter in the samples.
   double cores_busy = 0;
@@ -519,24 +523,32 @@ struct LatencyFigures {
 };
 
 LatencyFigures measure_latency(const std::string& gateway_program, const std::filesystem::path& work, const TestDesktop& desktop,
-                               const DesktopAccount& direct_account, const DesktopAccount& gateway_account, int samples) {
+                               const DesktopAccount& direct_account, const DesktopAccount& gateway_account,
+                               const DesktopAccount& broker_account, int samples) {
   Gateway gateway(gateway_program, work / "latency-gateway", desktop, gateway_account, "bench-latency");
+  bench::BrokerPath whole_path(gateway_program, work / "latency-broker",
+                               {desktop.port(), desktop.certificate_sha256(), broker_account.user, broker_account.password});
   auto direct_viewer = connect_box(desktop.viewer_config(direct_account), "straight to the test desktop", nullptr);
   auto gateway_viewer = connect_box(gateway.box_config(), "through sdbox-gateway", &gateway);
+  auto broker_viewer = connect_box(whole_path.box_config(), "through the broker and its gateway", nullptr);
   LatencyProbe direct(*direct_viewer, "direct");
   LatencyProbe through_gateway(*gateway_viewer, "through the gateway");
+  LatencyProbe through_broker(*broker_viewer, "through the broker");
   auto busy_ms = [&] { return cpu_ms(desktop.pid()) + cpu_ms(gateway.pid()) + cpu_ms(::getpid()); };
   const auto began = SteadyClock::now();
   const double busy_before = busy_ms(), machine_before = machine_busy_ms();
-  sample_latency(direct, through_gateway, samples);
+  sample_latency({&direct, &through_gateway, &through_broker}, samples);
   const double elapsed_ms = milliseconds(SteadyClock::now() - began);
   const double busy = busy_ms() - busy_before, machine_busy = machine_busy_ms() - machine_before;
+  broker_viewer->disconnect();
   gateway_viewer->disconnect();
   direct_viewer->disconnect();
   return {percentile(direct.samples(), 0.50),
           percentile(direct.samples(), 0.99),
           percentile(through_gateway.samples(), 0.50),
           percentile(through_gateway.samples(), 0.99),
+          percentile(through_broker.samples(), 0.50),
+          percentile(through_broker.samples(), 0.99),
           direct.samples().size(),
           busy / elapsed_ms,
           machine_busy / elapsed_ms};
@@ -711,16 +723,20 @@ int run(const std::string& gateway_program, const std::string& desktop_program, 
   for (int i = 1; i <= session_count; ++i) load_accounts.push_back({fmt::format("load-{}", i), random_secret()});
   const DesktopAccount direct_account{"latency-direct", random_secret()};
   const DesktopAccount gateway_account{"latency-gateway", random_secret()};
+  const DesktopAccount broker_account{"latency-broker", random_secret()};
   std::vector<DesktopAccount> all_accounts = load_accounts;
   all_accounts.push_back(direct_account);
   all_accounts.push_back(gateway_account);
+  all_accounts.push_back(broker_account);
   TestDesktop desktop(desktop_program, work.path() / "desktop", all_accounts);
 
-  const auto latency = measure_latency(gateway_program, work.path(), desktop, direct_account, gateway_account, samples);
+  const auto latency = measure_latency(gateway_program, work.path(), desktop, direct_account, gateway_account, broker_account, samples);
   const auto load = measure_load(gateway_program, work.path(), desktop, load_accounts, seconds);
 
   const double added_p50 = latency.gateway_p50 - latency.direct_p50;
   const double added_p99 = latency.gateway_p99 - latency.direct_p99;
+  const double added_broker_p50 = latency.broker_p50 - latency.direct_p50;
+  const double added_broker_p99 = latency.broker_p99 - latency.direct_p99;
   const double sessions_per_core =
       load.gateway_cpu_ms_per_session_second > 0 ? 1000.0 / load.gateway_cpu_ms_per_session_second : 0;
   // All of the gateway's work is per frame (it sleeps otherwise): the same figures at exactly
@@ -740,6 +756,10 @@ int run(const std::string& gateway_program, const std::string& desktop_program, 
                       {"latency_gateway_p99_ms", latency.gateway_p99},
                       {"added_p50_ms", added_p50},
                       {"added_p99_ms", added_p99},
+                      {"latency_broker_p50_ms", latency.broker_p50},
+                      {"latency_broker_p99_ms", latency.broker_p99},
+                      {"added_broker_p50_ms", added_broker_p50},
+                      {"added_broker_p99_ms", added_broker_p99},
                       {"latency_machine_cores_busy", latency.machine_cores_busy},
                       {"sessions", load.sessions},
                       {"window_seconds", load.window_seconds},
@@ -770,6 +790,10 @@ int run(const std::string& gateway_program, const std::string& desktop_program, 
                            latency.gateway_p99);
   std::cout << fmt::format("  added by the gateway           p50 {:6.2f} ms   p99 {:6.2f} ms   (target: <= 5 ms added at p99)\n",
                            added_p50, added_p99);
+  std::cout << fmt::format("  the box's whole path           p50 {:6.2f} ms   p99 {:6.2f} ms   (its socket, the tunnel, the broker's relay, the gateway)\n",
+                           latency.broker_p50, latency.broker_p99);
+  std::cout << fmt::format("  added by the whole path        p50 {:6.2f} ms   p99 {:6.2f} ms   (target: <= 5 ms added at p99)\n",
+                           added_broker_p50, added_broker_p99);
   std::cout << fmt::format("  CPUs busy while sampling: {:.2f} of {} for the whole machine ({:.2f} for these processes)\n",
                            latency.machine_cores_busy, cores, latency.cores_busy);
   std::cout << "  caveat: the test desktop sends at most one frame per 40 ms and draws its 250 ms clock tick at its\n"
