@@ -166,7 +166,7 @@ bool Gateway::box_logged_on() {
     if (names[i] == nullptr) continue;
     std::string name = names[i];
     channel_names_[WTSChannelGetId(peer_, name.c_str())] = name;
-    blocked_bytes_[name] += 0;
+    blocked_bytes_.try_emplace(name, 0);  // reported at the end even when nothing came
     logger()->warn("blocked channel {}", log::Fields()
                                              .add("session", config_.settings.context["session"])
                                              .add("box", config_.settings.context["box"])

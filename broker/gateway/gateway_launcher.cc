@@ -7,10 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <string>
-#include <thread>
 
 namespace sdbox::broker {
 
@@ -81,41 +79,24 @@ Result<LaunchedGateway> ProcessGatewayLauncher::launch(const GatewaySettings& se
   ::close(settings_pipe[1]);
   if (written < text.size()) {
     close_all({box_pair[0], events_pipe[0]});
-    stop_gateway(pid, std::chrono::milliseconds(500));
+    // It never got its settings: nothing of it is worth waiting for.
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
     return make_error(ErrorCategory::io, "cannot hand the gateway its settings (" + program + " did not start?)");
   }
   return LaunchedGateway{pid, box_pair[0], events_pipe[0]};
 }
 
-namespace {
-
-int wait_for_exit(pid_t pid, std::chrono::milliseconds patience) {
-  const auto deadline = std::chrono::steady_clock::now() + patience;
+std::optional<int> try_reap_gateway(pid_t pid) {
   int status = 0;
-  while (true) {
-    pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) return shell_status(status);
-    if (done < 0 && errno != EINTR) return -1;  // not our child any more
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  ::kill(pid, SIGKILL);
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return shell_status(status);
-}
-
-}  // namespace
-
-int stop_gateway(pid_t pid, std::chrono::milliseconds patience) {
-  if (pid <= 0) return -1;
-  ::kill(pid, SIGTERM);
-  return wait_for_exit(pid, patience);
-}
-
-int reap_gateway(pid_t pid, std::chrono::milliseconds patience) {
-  if (pid <= 0) return -1;
-  return wait_for_exit(pid, patience);
+  pid_t done = -1;
+  do {
+    done = ::waitpid(pid, &status, WNOHANG);
+  } while (done < 0 && errno == EINTR);
+  if (done == pid) return shell_status(status);
+  if (done < 0) return -1;  // not our child (any more)
+  return std::nullopt;
 }
 
 }  // namespace sdbox::broker

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <optional>
 
 namespace sdbox::broker {
 
@@ -37,10 +38,8 @@ class ProcessGatewayLauncher final : public GatewayLauncher {
   std::filesystem::path program_;
 };
 
-/// Ends a gateway: SIGTERM, then SIGKILL if it has not exited within `patience`; reaps it.
-/// Returns its exit status as a shell reports it.
-int stop_gateway(pid_t pid, std::chrono::milliseconds patience);
-/// Reaps a gateway that has exited (its events pipe closed); waits up to `patience`, then kills it.
-int reap_gateway(pid_t pid, std::chrono::milliseconds patience);
+/// Reaps a gateway that has exited, without waiting: its exit status as a shell reports it
+/// (128 + signal when killed), or nothing while it still runs.
+std::optional<int> try_reap_gateway(pid_t pid);
 
 }  // namespace sdbox::broker

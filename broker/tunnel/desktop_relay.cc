@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -12,6 +13,7 @@
 #include <signal.h>
 
 #include <istream>
+#include <optional>
 #include <stdexcept>
 
 namespace sdbox::broker {
@@ -27,6 +29,9 @@ auto logger() { return log::component("desktop"); }
 
 /// Gateway → box: one desktop_data frame per read, at most this much (under the frame limit).
 constexpr std::size_t relay_chunk = std::size_t{60} * 1024;
+/// After its events end, a gateway gets this long (polls x interval) to exit before SIGKILL.
+constexpr int gateway_exit_polls = 200;
+constexpr std::chrono::milliseconds gateway_exit_poll{10};
 /// The gateway's event lines are short; a longer one means something is wrong with it.
 constexpr std::size_t max_event_line = std::size_t{64} * 1024;
 
@@ -196,7 +201,22 @@ asio::awaitable<void> DesktopRelay::gateway_events(std::shared_ptr<DesktopRelay>
   }
   boost::system::error_code ignored;
   events_.close(ignored);
-  const int status = reap_gateway(config_.gateway.pid, std::chrono::milliseconds(2000));
+  // Its stdout closed: it is exiting. Reaped without blocking the broker's thread; one that
+  // lingers is killed.
+  asio::steady_timer pause(config_.stream->get_executor());
+  std::optional<int> reaped = try_reap_gateway(config_.gateway.pid);
+  for (int tries = 0; !reaped && tries < gateway_exit_polls; ++tries) {
+    pause.expires_after(gateway_exit_poll);
+    (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    reaped = try_reap_gateway(config_.gateway.pid);
+  }
+  if (!reaped) {
+    ::kill(config_.gateway.pid, SIGKILL);
+    pause.expires_after(gateway_exit_poll);
+    (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    reaped = try_reap_gateway(config_.gateway.pid);
+  }
+  const int status = reaped.value_or(-1);
   if (status != 0 && !gateway_stopped_) {
     logger()->error("gateway failed {}", log::Fields().add("session", config_.context["session"]).add("status", status));
     config_.audit("desktop.gateway_failed", "failed", with_context({{"status", status}}));
