@@ -1,4 +1,6 @@
-// sdbox-broker: the SD-Box broker. Tunnels from boxes (mutual TLS 1.3), logins, the store.
+// sdbox-broker: the SD-Box broker. Tunnels from boxes (mutual TLS 1.3), logins, the store, and
+// the admin and ops API for staff (HTTPS with staff certificates, dashboard, /metrics).
+#include "api/ops_plane.hpp"
 #include "pki/crl_publisher.hpp"
 #include "store/sqlite_store.hpp"
 #include "tunnel/tunnel_server.hpp"
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
   std::filesystem::path state = default_state();
   std::string address = "127.0.0.1";
   std::uint16_t port = 7443;
+  std::uint16_t api_port = 8443;
   std::string level;
   int idle_seconds = 60;
   int keepalive_seconds = 20;
@@ -41,6 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("--state", state, "state directory made by sdboxctl pki init (broker.db, pki/)");
   app.add_option("--address", address, "address to listen on");
   app.add_option("--port", port, "port for box tunnels")->check(CLI::Range(1, 65535));
+  app.add_option("--api-port", api_port, "port for the admin and ops API (staff certificates)")->check(CLI::Range(1, 65535));
   app.add_option("--idle-timeout", idle_seconds, "close a tunnel silent for this many seconds")->check(CLI::Range(5, 3600));
   app.add_option("--keepalive", keepalive_seconds, "how often boxes ping, in seconds")->check(CLI::Range(1, 600));
   app.add_option("--enrolment-renewal-days", renewal_days, "refuse cards enrolled longer ago")->check(CLI::Range(1, 3650));
@@ -100,18 +104,34 @@ int main(int argc, char** argv) {
     });
   };
   publish_crls();
+  broker::metrics::Registry registry;
+  broker::metrics::BrokerMetrics metrics(registry);
+  broker::OpsPlane::count_tunnel_events(config, metrics);
   auto server = broker::TunnelServer::create(config);
   if (!server) {
     std::cerr << "sdbox-broker: " << server.error().describe() << "\n";
     return 1;
   }
-  (*server)->start();
-  const auto bound = (*server)->local_endpoint();
+  auto& tunnels = **server;
+  // Staff: what changes in the store (whoever changes it) is enforced on live connections at once.
+  auto ops = broker::OpsPlane::create({io.get_executor(), store->get(), &tunnels, &desktops, &clock, state / "pki",
+                                       {listen_address, api_port}, &registry, &metrics});
+  if (!ops) {
+    std::cerr << "sdbox-broker: " << ops.error().describe() << "\n";
+    return 1;
+  }
+
+  tunnels.start();
+  (*ops)->start();
+  const auto bound = tunnels.local_endpoint();
   spdlog::info("listening {}", log::Fields().add("address", bound.address().to_string()).add("port", bound.port()));
+  const auto api_bound = (*ops)->api().local_endpoint();
+  spdlog::info("admin API listening {}", log::Fields().add("address", api_bound.address().to_string()).add("port", api_bound.port()));
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) {
     spdlog::info("stopping");
-    (*server)->stop();
+    tunnels.stop();
+    (*ops)->stop();
     crl_timer.cancel();
     io.stop();
   });

@@ -70,8 +70,15 @@ void LoginSession::audit(const std::string& action, const std::string& outcome, 
   }
 }
 
+void LoginSession::finished(const std::string& outcome) {
+  const auto took = begun_at_ ? std::chrono::steady_clock::now() - *begun_at_ : std::chrono::steady_clock::duration{};
+  begun_at_.reset();
+  if (config_.login_finished) config_.login_finished(outcome, took);
+}
+
 LoginSession::Reply LoginSession::refuse(const std::string& reason, const std::string& message, bool close) {
   audit("login.refused", "refused", {{"reason", reason}});
+  finished(reason);
   log::component("login")->info("login refused {}", log::Fields()
                                                         .add("box", config_.box)
                                                         .add("user", user_ ? user_->login : "-")
@@ -131,6 +138,7 @@ std::string message_for(const std::string& reason) {
 
 LoginSession::Reply LoginSession::begin(const Json& body) {
   step_ = Step::idle;
+  begun_at_ = std::chrono::steady_clock::now();
   user_.reset();
   card_.reset();
   project_.clear();
@@ -234,7 +242,8 @@ LoginSession::Reply LoginSession::prove(const Json& body) {
   auto session = config_.store->open_session({0, user_->login, config_.box, project_, SessionState::active, {}, {}},
                                              "broker");
   if (!session) return refuse(refusal::kStore, message_for(refusal::kStore));
-  assignment_ = Assignment{*session, *desktop, *account};
+  assignment_ = Assignment{*session, *desktop, *account, card_->certificate_serial};
+  finished("success");
   audit("login.success", "ok", {{"session", session->id}});
   log::component("login")->info("session ready {}", log::Fields()
                                                         .add("session", session->id)

@@ -8,6 +8,7 @@
 #include "sdbox/common/frame.hpp"
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,9 @@ class LoginSession {
     std::string box;             ///< the box's name, from its verified certificate
     std::string site;
     Bytes tunnel_exporter;       ///< this tunnel's RFC 8446 exporter value (login::kExporterLabel)
+    /// Told each login's outcome ("success" or the refusal reason) and how long it took from
+    /// login_begin (zero for a refusal before it); may be empty.
+    std::function<void(const std::string& outcome, std::chrono::duration<double> took)> login_finished{};
   };
 
   struct Reply {
@@ -78,6 +82,7 @@ class LoginSession {
     Session session;
     Desktop desktop;
     DesktopAccount account;
+    std::string card_serial;  ///< the card that proved this login
   };
   [[nodiscard]] const std::optional<Assignment>& assignment() const { return assignment_; }
 
@@ -89,6 +94,7 @@ class LoginSession {
   Reply prove(const nlohmann::json& body);
   Reply card_event(const nlohmann::json& body);
   Reply refuse(const std::string& reason, const std::string& message, bool close = false);
+  void finished(const std::string& outcome);
   void audit(const std::string& action, const std::string& outcome, nlohmann::json details);
   std::optional<std::string> refusal_now();
   Result<std::vector<Project>> projects_today();
@@ -102,6 +108,7 @@ class LoginSession {
   std::string project_;
   Bytes challenge_;
   Clock::TimePoint challenge_issued_;
+  std::optional<std::chrono::steady_clock::time_point> begun_at_;
   std::optional<Assignment> assignment_;
 };
 

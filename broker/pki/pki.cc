@@ -96,35 +96,54 @@ Status Pki::init(const InitOptions& options) const {
   return crypto::write_certificate_pem(**certificate, server_certificate());
 }
 
-Result<Pki::Bundle> Pki::issue_client_bundle(Authority authority, const std::string& common_name,
-                                             const std::filesystem::path& out, std::chrono::hours validity) const {
+Result<Pki::IssuedClient> Pki::issue_client(Authority authority, const std::string& common_name,
+                                            std::chrono::hours validity) const {
   if (common_name.empty()) return make_error(ErrorCategory::usage, "a certificate needs a name");
-  std::error_code error;
-  if (std::filesystem::exists(out) && !std::filesystem::is_empty(out, error)) {
-    return make_error(ErrorCategory::usage, fmt::format("{} is not empty; not overwriting it", out.string()));
-  }
-  auto issuer = load_issuer(*this, authority);
-  if (!issuer) return issuer.error();
-  auto broker_ca = crypto::certificate_from_pem_file(ca_certificate(Authority::boxes));
-  if (!broker_ca) return broker_ca.error();
   auto key = crypto::generate_ec_p256();
   if (!key) return key.error();
   crypto::CertificateRequest request;
   request.common_name = common_name;
   request.client_auth = true;
   request.validity = validity;
-  auto certificate = crypto::issue_certificate(request, **key, *issuer->key, issuer->certificate.get());
+  auto certificate = issue_for_key(authority, request, **key);
   if (!certificate) return certificate.error();
-  if (auto made = make_directory(out); !made) return made.error();
-  if (auto written = crypto::write_private_key_pem(**key, out / "client.key"); !written) return written.error();
-  if (auto written = crypto::write_certificate_pem(**certificate, out / "client.crt"); !written) return written.error();
-  if (auto written = crypto::write_certificate_pem(**broker_ca, out / "broker-ca.crt"); !written) {
-    return written.error();
-  }
+  auto broker_ca = crypto::certificate_from_pem_file(ca_certificate(Authority::boxes));
+  if (!broker_ca) return broker_ca.error();
   auto fingerprint = crypto::certificate_fingerprint(**certificate);
   if (!fingerprint) return fingerprint.error();
-  return Bundle{out, crypto::certificate_serial_hex(**certificate), *fingerprint,
-                crypto::certificate_not_after(**certificate)};
+  IssuedClient issued;
+  issued.serial_hex = crypto::certificate_serial_hex(**certificate);
+  issued.sha256_hex = *fingerprint;
+  issued.key = std::move(*key);
+  issued.certificate = std::move(*certificate);
+  issued.broker_ca = std::move(*broker_ca);
+  return issued;
+}
+
+Result<crypto::Certificate> Pki::issue_for_key(Authority authority, const crypto::CertificateRequest& request,
+                                               const EVP_PKEY& subject_key) const {
+  auto issuer = load_issuer(*this, authority);
+  if (!issuer) return issuer.error();
+  return crypto::issue_certificate(request, subject_key, *issuer->key, issuer->certificate.get());
+}
+
+Result<Pki::Bundle> Pki::issue_client_bundle(Authority authority, const std::string& common_name,
+                                             const std::filesystem::path& out, std::chrono::hours validity) const {
+  std::error_code error;
+  if (std::filesystem::exists(out) && !std::filesystem::is_empty(out, error)) {
+    return make_error(ErrorCategory::usage, fmt::format("{} is not empty; not overwriting it", out.string()));
+  }
+  auto issued = issue_client(authority, common_name, validity);
+  if (!issued) return issued.error();
+  if (auto made = make_directory(out); !made) return made.error();
+  if (auto written = crypto::write_private_key_pem(*issued->key, out / "client.key"); !written) return written.error();
+  if (auto written = crypto::write_certificate_pem(*issued->certificate, out / "client.crt"); !written) {
+    return written.error();
+  }
+  if (auto written = crypto::write_certificate_pem(*issued->broker_ca, out / "broker-ca.crt"); !written) {
+    return written.error();
+  }
+  return Bundle{out, issued->serial_hex, issued->sha256_hex, crypto::certificate_not_after(*issued->certificate)};
 }
 
 Status Pki::write_crl(Authority authority, const std::vector<std::string>& revoked_serials_hex) const {

@@ -57,6 +57,19 @@ class Pki {
   Result<Bundle> issue_client_bundle(Authority authority, const std::string& common_name,
                                      const std::filesystem::path& out, std::chrono::hours validity) const;
 
+  /// The same, in memory (the admin API hands it to the admin over TLS).
+  struct IssuedClient {
+    crypto::PKey key;
+    crypto::Certificate certificate;
+    crypto::Certificate broker_ca;
+    std::string serial_hex;
+    std::string sha256_hex;
+  };
+  Result<IssuedClient> issue_client(Authority authority, const std::string& common_name, std::chrono::hours validity) const;
+  /// A certificate from `authority` for a key made elsewhere (a card's, generated on the card).
+  Result<crypto::Certificate> issue_for_key(Authority authority, const crypto::CertificateRequest& request,
+                                            const EVP_PKEY& subject_key) const;
+
   /// Rewrites the CRL of `authority` with exactly these serials.
   Status write_crl(Authority authority, const std::vector<std::string>& revoked_serials_hex) const;
 

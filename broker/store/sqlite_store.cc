@@ -21,7 +21,7 @@ Error store_error(StoreFailure failure, std::string message) {
 }
 
 // Each step moves the schema from version N to N + 1; never edit a step once released, add one.
-constexpr std::array<std::string_view, 3> kMigrations = {
+constexpr std::array<std::string_view, 4> kMigrations = {
     R"sql(
 CREATE TABLE sites (
   id INTEGER PRIMARY KEY,
@@ -119,6 +119,26 @@ CREATE TABLE desktop_accounts (
     R"sql(
 ALTER TABLE desktops ADD COLUMN logoff_endpoint TEXT NOT NULL DEFAULT ''
   CHECK (logoff_endpoint = '' OR (logoff_endpoint GLOB 'unix:/*' AND length(logoff_endpoint) <= 110));
+)sql",
+    // 4: staff for the admin API; memberships ended early; one active desktop session per member
+    // and project (earlier duplicates are closed as superseded); when each box was last seen.
+    R"sql(
+CREATE TABLE staff (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+  role TEXT NOT NULL CHECK (role IN ('admin', 'ops', 'auditor')),
+  certificate_serial TEXT NOT NULL UNIQUE,
+  certificate_sha256 TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active', 'revoked')),
+  created_at INTEGER NOT NULL
+);
+ALTER TABLE memberships ADD COLUMN ended_at INTEGER;
+ALTER TABLE memberships ADD COLUMN end_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN end_reason TEXT NOT NULL DEFAULT '';
+UPDATE sessions SET state = 'ended', ended_at = started_at, end_reason = 'superseded'
+  WHERE state = 'active' AND id NOT IN (SELECT max(id) FROM sessions WHERE state = 'active' GROUP BY user_id, project_id);
+CREATE UNIQUE INDEX sessions_one_active ON sessions(user_id, project_id) WHERE state = 'active';
+ALTER TABLE boxes ADD COLUMN last_seen_at INTEGER;
 )sql",
 };
 
@@ -231,11 +251,13 @@ Result<T> only_one(Result<std::vector<T>> rows, std::string what) {
 
 constexpr std::string_view kBoxColumns =
     "SELECT b.id, b.name, s.name, b.certificate_serial, b.certificate_sha256, b.state, b.state_reason, "
-    "b.created_at FROM boxes b JOIN sites s ON s.id = b.site_id ";
+    "b.created_at, b.last_seen_at FROM boxes b JOIN sites s ON s.id = b.site_id ";
 Box read_box(Statement& row) {
-  return Box{row.integer(0), row.text(1), row.text(2), row.text(3), row.text(4),
-             state_from(row.text(5), std::array{BoxState::active, BoxState::revoked}), row.text(6),
-             from_seconds(row.integer(7))};
+  Box box{row.integer(0), row.text(1), row.text(2), row.text(3), row.text(4),
+          state_from(row.text(5), std::array{BoxState::active, BoxState::revoked}), row.text(6),
+          from_seconds(row.integer(7))};
+  if (!row.is_null(8)) box.last_seen = from_seconds(row.integer(8));
+  return box;
 }
 
 constexpr std::string_view kUserColumns = "SELECT id, login, full_name, state, created_at FROM users ";
@@ -255,12 +277,15 @@ Card read_card(Statement& row) {
 }
 
 constexpr std::string_view kMembershipColumns =
-    "SELECT m.id, u.login, p.name, m.valid_from, m.valid_until FROM memberships m "
+    "SELECT m.id, u.login, p.name, m.valid_from, m.valid_until, m.ended_at, m.end_reason FROM memberships m "
     "JOIN users u ON u.id = m.user_id JOIN projects p ON p.id = m.project_id ";
 Membership read_membership(Statement& row) {
   auto from = parse_day(row.text(3));
   auto until = parse_day(row.text(4));
-  return Membership{row.integer(0), row.text(1), row.text(2), from ? *from : Day{}, until ? *until : Day{}};
+  Membership membership{row.integer(0), row.text(1), row.text(2), from ? *from : Day{}, until ? *until : Day{}};
+  if (!row.is_null(5)) membership.ended_at = from_seconds(row.integer(5));
+  membership.end_reason = row.text(6);
+  return membership;
 }
 
 constexpr std::string_view kDesktopColumns =
@@ -271,14 +296,23 @@ Desktop read_desktop(Statement& row) {
 }
 
 constexpr std::string_view kSessionColumns =
-    "SELECT s.id, u.login, b.name, p.name, s.state, s.started_at, s.ended_at FROM sessions s "
+    "SELECT s.id, u.login, b.name, p.name, s.state, s.started_at, s.ended_at, s.end_reason FROM sessions s "
     "JOIN users u ON u.id = s.user_id JOIN boxes b ON b.id = s.box_id JOIN projects p ON p.id = s.project_id ";
 Session read_session(Statement& row) {
   Session session{row.integer(0), row.text(1), row.text(2), row.text(3),
                   state_from(row.text(4), std::array{SessionState::active, SessionState::ended}),
-                  from_seconds(row.integer(5)), std::nullopt};
+                  from_seconds(row.integer(5)), std::nullopt, row.text(7)};
   if (!row.is_null(6)) session.ended_at = from_seconds(row.integer(6));
   return session;
+}
+
+constexpr std::string_view kStaffColumns =
+    "SELECT id, name, role, certificate_serial, certificate_sha256, state, created_at FROM staff ";
+StaffMember read_staff(Statement& row) {
+  return StaffMember{row.integer(0), row.text(1), staff_role_from(row.text(2)).value_or(StaffRole::auditor),
+                     row.text(3), row.text(4),
+                     state_from(row.text(5), std::array{StaffState::active, StaffState::revoked}),
+                     from_seconds(row.integer(6))};
 }
 
 AuditRecord read_audit(Statement& row) {
@@ -649,13 +683,35 @@ Result<std::vector<Membership>> SqliteStore::memberships() {
                              [](Statement&) {}, read_membership);
 }
 
+Result<Membership> SqliteStore::end_membership(std::int64_t id, const std::string& reason, const std::string& actor) {
+  auto find = [&]() {
+    return only_one(collect<Membership>(impl_->db, std::string(kMembershipColumns) + "WHERE m.id = ?",
+                                        [&](Statement& s) { s.bind(id); }, read_membership),
+                    fmt::format("no membership {}", id));
+  };
+  return impl_->in_transaction<Membership>(
+      [&]() -> Result<Membership> {
+        auto current = find();
+        if (!current) return current.error();
+        if (current->ended_at) return store_error(StoreFailure::conflict, fmt::format("membership {} has ended already", id));
+        Statement update(impl_->db, "UPDATE memberships SET ended_at = ?, end_reason = ? WHERE id = ?");
+        update.bind(impl_->now_seconds(), reason, id);
+        if (auto done = update.run(); !done) return done.error();
+        return find();
+      },
+      [&](const Membership& ended) {
+        return AuditEvent{actor, "member.end", "ok",
+                          {{"membership", ended.id}, {"user", ended.user}, {"project", ended.project}, {"reason", reason}}};
+      });
+}
+
 Result<std::vector<Project>> SqliteStore::projects_open_to(const std::string& login, Day day) {
   const std::string today = format_day(day);
   return collect<Project>(
       impl_->db,
       "SELECT DISTINCT p.id, p.name, p.title FROM memberships m JOIN users u ON u.id = m.user_id "
       "JOIN projects p ON p.id = m.project_id WHERE u.login = ? AND m.valid_from <= ? AND ? <= m.valid_until "
-      "ORDER BY p.name",
+      "AND m.ended_at IS NULL ORDER BY p.name",
       [&](Statement& s) { s.bind(login, today, today); },
       [](Statement& row) { return Project{row.integer(0), row.text(1), row.text(2)}; });
 }
@@ -745,6 +801,7 @@ Result<std::vector<Desktop>> SqliteStore::desktops() {
 // ---- sessions ----
 
 Result<Session> SqliteStore::open_session(const Session& session, const std::string& actor) {
+  bool resumed = false;
   return impl_->in_transaction<Session>(
       [&]() -> Result<Session> {
         auto user_id = impl_->id_of("users", "login", session.user, "user");
@@ -753,18 +810,28 @@ Result<Session> SqliteStore::open_session(const Session& session, const std::str
         if (!box_id) return box_id.error();
         auto project_id = impl_->id_of("projects", "name", session.project, "project");
         if (!project_id) return project_id.error();
-        Statement insert(impl_->db,
-                         "INSERT INTO sessions (user_id, box_id, project_id, state, started_at) "
-                         "VALUES (?, ?, ?, 'active', ?)");
-        insert.bind(*user_id, *box_id, *project_id, impl_->now_seconds());
-        if (auto done = insert.run(); !done) return done.error();
-        return only_one(collect<Session>(impl_->db, std::string(kSessionColumns) + "WHERE s.id = ?",
-                                         [&](Statement& s) { s.bind(sqlite3_last_insert_rowid(impl_->db)); },
-                                         read_session),
-                        "the session just opened");
+        Statement resume(impl_->db,
+                         "UPDATE sessions SET box_id = ? WHERE user_id = ? AND project_id = ? AND state = 'active' "
+                         "RETURNING id");
+        resume.bind(*box_id, *user_id, *project_id);
+        auto found = resume.step();
+        if (!found) return found.error();
+        std::int64_t id = 0;
+        if (*found) {
+          resumed = true;
+          id = resume.integer(0);
+        } else {
+          Statement insert(impl_->db,
+                           "INSERT INTO sessions (user_id, box_id, project_id, state, started_at) "
+                           "VALUES (?, ?, ?, 'active', ?)");
+          insert.bind(*user_id, *box_id, *project_id, impl_->now_seconds());
+          if (auto done = insert.run(); !done) return done.error();
+          id = sqlite3_last_insert_rowid(impl_->db);
+        }
+        return this->session(id);
       },
       [&](const Session& opened) {
-        return AuditEvent{actor, "session.open", "ok",
+        return AuditEvent{actor, resumed ? "session.resume" : "session.open", "ok",
                           {{"session", opened.id}, {"user", opened.user}, {"box", opened.box}, {"project", opened.project}}};
       });
 }
@@ -772,6 +839,93 @@ Result<Session> SqliteStore::open_session(const Session& session, const std::str
 Result<std::vector<Session>> SqliteStore::sessions() {
   return collect<Session>(impl_->db, std::string(kSessionColumns) + "ORDER BY s.id", [](Statement&) {},
                           read_session);
+}
+
+Result<Session> SqliteStore::session(std::int64_t id) {
+  return only_one(collect<Session>(impl_->db, std::string(kSessionColumns) + "WHERE s.id = ?",
+                                   [&](Statement& s) { s.bind(id); }, read_session),
+                  fmt::format("no session {}", id));
+}
+
+Result<Session> SqliteStore::end_session(std::int64_t id, const std::string& reason, const std::string& actor) {
+  return impl_->in_transaction<Session>(
+      [&]() -> Result<Session> {
+        auto current = session(id);
+        if (!current) return current.error();
+        if (current->state == SessionState::ended) {
+          return store_error(StoreFailure::conflict, fmt::format("session {} has ended already", id));
+        }
+        Statement update(impl_->db, "UPDATE sessions SET state = 'ended', ended_at = ?, end_reason = ? WHERE id = ?");
+        update.bind(impl_->now_seconds(), reason, id);
+        if (auto done = update.run(); !done) return done.error();
+        return session(id);
+      },
+      [&](const Session& ended) {
+        return AuditEvent{actor, "session.end", "ok",
+                          {{"session", ended.id}, {"user", ended.user}, {"box", ended.box}, {"project", ended.project},
+                           {"reason", reason}}};
+      });
+}
+
+Status SqliteStore::record_box_contact(const std::string& name, TimePoint at) {
+  Statement update(impl_->db, "UPDATE boxes SET last_seen_at = ? WHERE name = ?");
+  update.bind(to_seconds(at), name);
+  return update.run();
+}
+
+// ---- staff ----
+
+Result<StaffMember> SqliteStore::add_staff(const StaffMember& member, const std::string& actor) {
+  return impl_->in_transaction<StaffMember>(
+      [&]() -> Result<StaffMember> {
+        Statement insert(impl_->db,
+                         "INSERT INTO staff (name, role, certificate_serial, certificate_sha256, state, created_at) "
+                         "VALUES (?, ?, ?, ?, 'active', ?)");
+        insert.bind(member.name, to_string(member.role), member.certificate_serial, member.certificate_sha256,
+                    impl_->now_seconds());
+        if (auto done = insert.run_unique(fmt::format("a member of staff named '{}' exists already", member.name)); !done) {
+          return done.error();
+        }
+        return staff_by_serial(member.certificate_serial);
+      },
+      [&](const StaffMember& added) {
+        return AuditEvent{actor, "staff.add", "ok",
+                          {{"staff", added.name}, {"role", std::string(to_string(added.role))},
+                           {"certificate_serial", added.certificate_serial}}};
+      });
+}
+
+Result<std::vector<StaffMember>> SqliteStore::staff() {
+  return collect<StaffMember>(impl_->db, std::string(kStaffColumns) + "ORDER BY name", [](Statement&) {}, read_staff);
+}
+
+Result<StaffMember> SqliteStore::staff_by_serial(const std::string& certificate_serial) {
+  return only_one(collect<StaffMember>(impl_->db, std::string(kStaffColumns) + "WHERE certificate_serial = ?",
+                                       [&](Statement& s) { s.bind(certificate_serial); }, read_staff),
+                  fmt::format("no member of staff with certificate serial {}", certificate_serial));
+}
+
+Result<StaffMember> SqliteStore::revoke_staff(const std::string& name, const std::string& reason, const std::string& actor) {
+  auto find = [&]() {
+    return only_one(collect<StaffMember>(impl_->db, std::string(kStaffColumns) + "WHERE name = ?",
+                                         [&](Statement& s) { s.bind(name); }, read_staff),
+                    fmt::format("no member of staff named '{}'", name));
+  };
+  return impl_->in_transaction<StaffMember>(
+      [&]() -> Result<StaffMember> {
+        auto current = find();
+        if (!current) return current.error();
+        if (current->state == StaffState::revoked) {
+          return store_error(StoreFailure::conflict, fmt::format("'{}' is already revoked", name));
+        }
+        Statement update(impl_->db, "UPDATE staff SET state = 'revoked' WHERE name = ?");
+        update.bind(name);
+        if (auto done = update.run(); !done) return done.error();
+        return find();
+      },
+      [&](const StaffMember& revoked) {
+        return AuditEvent{actor, "staff.revoke", "ok", {{"staff", revoked.name}, {"reason", reason}}};
+      });
 }
 
 // ---- audit ----
@@ -796,6 +950,14 @@ Result<std::vector<AuditRecord>> SqliteStore::audit_records(const AuditQuery& qu
         s.bind(query.after_sequence, query.action_prefix, query.action_prefix, static_cast<std::int64_t>(query.limit));
       },
       read_audit);
+}
+
+Result<std::int64_t> SqliteStore::audit_head() {
+  Statement head(impl_->db, "SELECT sequence FROM audit_head WHERE id = 1");
+  auto row = head.step();
+  if (!row) return row.error();
+  if (!*row) return store_error(StoreFailure::storage, "the audit anchor is missing");
+  return head.integer(0);
 }
 
 Result<AuditVerification> SqliteStore::verify_audit() {

@@ -48,6 +48,7 @@ class SqliteStore final : public Store {
   Result<std::vector<Project>> projects() override;
   Result<Membership> add_membership(const Membership& membership, const std::string& actor) override;
   Result<std::vector<Membership>> memberships() override;
+  Result<Membership> end_membership(std::int64_t id, const std::string& reason, const std::string& actor) override;
   Result<std::vector<Project>> projects_open_to(const std::string& login, Day day) override;
   Result<Desktop> set_desktop(const Desktop& desktop, const std::string& actor) override;
   Result<Desktop> desktop(const std::string& project) override;
@@ -56,8 +57,16 @@ class SqliteStore final : public Store {
   Result<std::vector<Desktop>> desktops() override;
   Result<Session> open_session(const Session& session, const std::string& actor) override;
   Result<std::vector<Session>> sessions() override;
+  Result<Session> session(std::int64_t id) override;
+  Result<Session> end_session(std::int64_t id, const std::string& reason, const std::string& actor) override;
+  Status record_box_contact(const std::string& name, TimePoint at) override;
+  Result<StaffMember> add_staff(const StaffMember& member, const std::string& actor) override;
+  Result<std::vector<StaffMember>> staff() override;
+  Result<StaffMember> staff_by_serial(const std::string& certificate_serial) override;
+  Result<StaffMember> revoke_staff(const std::string& name, const std::string& reason, const std::string& actor) override;
   Result<AuditRecord> audit(const AuditEvent& event) override;
   Result<std::vector<AuditRecord>> audit_records(const AuditQuery& query) override;
+  Result<std::int64_t> audit_head() override;
   Result<AuditVerification> verify_audit() override;
 
  private:

@@ -19,6 +19,23 @@ std::string_view to_string(CardState state) {
 
 std::string_view to_string(UserState state) { return state == UserState::active ? "active" : "disabled"; }
 std::string_view to_string(SessionState state) { return state == SessionState::active ? "active" : "ended"; }
+std::string_view to_string(StaffState state) { return state == StaffState::active ? "active" : "revoked"; }
+
+std::string_view to_string(StaffRole role) {
+  switch (role) {
+    case StaffRole::admin: return "admin";
+    case StaffRole::ops: return "ops";
+    case StaffRole::auditor: return "auditor";
+  }
+  return "auditor";
+}
+
+std::optional<StaffRole> staff_role_from(std::string_view text) {
+  for (auto role : {StaffRole::admin, StaffRole::ops, StaffRole::auditor}) {
+    if (to_string(role) == text) return role;
+  }
+  return std::nullopt;
+}
 
 Result<Day> parse_day(std::string_view text) {
   auto refuse = [&] {

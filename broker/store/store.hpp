@@ -26,11 +26,18 @@ enum class BoxState { active, revoked };
 enum class CardState { active, suspended, revoked };
 enum class UserState { active, disabled };
 enum class SessionState { active, ended };
+/// What a member of staff may do through the admin API (docs/api.md has the table).
+enum class StaffRole { admin, ops, auditor };
+enum class StaffState { active, revoked };
 
 std::string_view to_string(BoxState state);
 std::string_view to_string(CardState state);
 std::string_view to_string(UserState state);
 std::string_view to_string(SessionState state);
+std::string_view to_string(StaffRole role);
+std::string_view to_string(StaffState state);
+/// "admin", "ops", "auditor"; anything else is nullopt.
+std::optional<StaffRole> staff_role_from(std::string_view text);
 
 struct Site {
   std::int64_t id = 0;
@@ -47,6 +54,8 @@ struct Box {
   BoxState state = BoxState::active;
   std::string state_reason;
   TimePoint created_at;
+  /// When the box last had a tunnel open (opened or closed); nullopt: never connected.
+  std::optional<TimePoint> last_seen{};
 };
 
 struct User {
@@ -79,6 +88,9 @@ struct Membership {
   std::string project;
   Day from;
   Day until;
+  /// Ended early by an admin: the member may no longer open the project, whatever the window.
+  std::optional<TimePoint> ended_at{};
+  std::string end_reason{};
 };
 
 struct Desktop {
@@ -102,6 +114,9 @@ struct DesktopAccount {
   std::string secret;
 };
 
+/// A member's session on their project's desktop. It outlives the box's view of it (a card pulled
+/// leaves it running) and ends with a logoff; one active session per member and project. `box`
+/// is where it was last opened from.
 struct Session {
   std::int64_t id = 0;
   std::string user;
@@ -110,6 +125,18 @@ struct Session {
   SessionState state = SessionState::active;
   TimePoint started_at;
   std::optional<TimePoint> ended_at;
+  std::string end_reason{};
+};
+
+/// A member of staff who uses the admin API with a client certificate from the staff CA.
+struct StaffMember {
+  std::int64_t id = 0;
+  std::string name;  ///< the certificate's common name
+  StaffRole role = StaffRole::auditor;
+  std::string certificate_serial;
+  std::string certificate_sha256;
+  StaffState state = StaffState::active;
+  TimePoint created_at;
 };
 
 /// Something worth an audit record. `details` is a flat JSON object of strings and integers.
@@ -174,6 +201,8 @@ class Store {
 
   virtual Result<Membership> add_membership(const Membership& membership, const std::string& actor) = 0;
   virtual Result<std::vector<Membership>> memberships() = 0;
+  /// Ends a membership now (final); conflict when it has ended already.
+  virtual Result<Membership> end_membership(std::int64_t id, const std::string& reason, const std::string& actor) = 0;
   /// The projects `login` may open on `day`, by name.
   virtual Result<std::vector<Project>> projects_open_to(const std::string& login, Day day) = 0;
 
@@ -183,12 +212,28 @@ class Store {
   virtual Result<DesktopAccount> set_desktop_account(const DesktopAccount& account, const std::string& actor) = 0;
   virtual Result<DesktopAccount> desktop_account(const std::string& project, const std::string& user) = 0;
 
+  /// Opens the member's session on the project, or resumes the active one from this box
+  /// (audited `session.open` or `session.resume`).
   virtual Result<Session> open_session(const Session& session, const std::string& actor) = 0;
   virtual Result<std::vector<Session>> sessions() = 0;
+  virtual Result<Session> session(std::int64_t id) = 0;
+  /// Ends an active session (logoff, or ended by staff); conflict when it has ended already.
+  virtual Result<Session> end_session(std::int64_t id, const std::string& reason, const std::string& actor) = 0;
+
+  /// Remembers when a box last had its tunnel open. Not audited: the tunnel's own records are.
+  virtual Status record_box_contact(const std::string& name, TimePoint at) = 0;
+
+  virtual Result<StaffMember> add_staff(const StaffMember& member, const std::string& actor) = 0;
+  virtual Result<std::vector<StaffMember>> staff() = 0;
+  virtual Result<StaffMember> staff_by_serial(const std::string& certificate_serial) = 0;
+  /// Final: the certificate stops opening the API at its next request.
+  virtual Result<StaffMember> revoke_staff(const std::string& name, const std::string& reason, const std::string& actor) = 0;
 
   /// An event with no other change (a login step, a refusal).
   virtual Result<AuditRecord> audit(const AuditEvent& event) = 0;
   virtual Result<std::vector<AuditRecord>> audit_records(const AuditQuery& query) = 0;
+  /// The sequence number of the newest record (0: none); cheap, for followers of the trail.
+  virtual Result<std::int64_t> audit_head() = 0;
   /// Recomputes the whole chain from the stored records.
   virtual Result<AuditVerification> verify_audit() = 0;
 };

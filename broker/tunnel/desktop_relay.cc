@@ -83,10 +83,14 @@ void DesktopRelay::stop_gateway_process() {
   ::kill(config_.gateway.pid, SIGTERM);
 }
 
-void DesktopRelay::end(const std::string& reason) {
-  if (box_closed_ || ending_) return;
-  if (end_reason_.empty()) end_reason_ = reason;
+bool DesktopRelay::end(const std::string& reason, const std::string& message) {
+  if (box_closed_ || ending_ || gateway_stopped_) return false;
+  if (end_reason_.empty()) {
+    end_reason_ = reason;
+    end_message_ = message;
+  }
   stop_gateway_process();
+  return true;
 }
 
 asio::awaitable<DesktopRelay::Result> DesktopRelay::run() {
@@ -165,7 +169,8 @@ asio::awaitable<void> DesktopRelay::gateway_to_box(std::shared_ptr<DesktopRelay>
   if (box_closed_) co_return;
   if (end_reason_.empty()) end_reason_ = session_end::kGatewayFailed;
   ending_ = true;
-  const Json body{{"reason", end_reason_}, {"message", end_reason_ == session_end::kTakenOver
+  const Json body{{"reason", end_reason_}, {"message", !end_message_.empty() ? end_message_
+                                                      : end_reason_ == session_end::kTakenOver
                                                           ? "You opened this desktop on another box."
                                                       : end_reason_ == session_end::kDesktopEnded
                                                           ? "Your desktop session has ended."

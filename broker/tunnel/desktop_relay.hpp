@@ -66,8 +66,9 @@ class DesktopRelay : public std::enable_shared_from_this<DesktopRelay> {
 
   /// Relays until the phase ends; the caller's coroutine is the only reader of the stream.
   boost::asio::awaitable<Result> run();
-  /// Ends the view from the broker's side (the gateway is stopped, the box is told why).
-  void end(const std::string& reason);
+  /// Ends the view from the broker's side (the gateway is stopped, the box is told why: `message`,
+  /// or the usual sentence for `reason` when empty). False when the view is already ending.
+  bool end(const std::string& reason, const std::string& message = {});
   /// Blocked-channel attempts the gateway reported so far.
   [[nodiscard]] int blocked_attempts() const { return blocked_attempts_; }
 
@@ -84,6 +85,7 @@ class DesktopRelay : public std::enable_shared_from_this<DesktopRelay> {
   boost::asio::posix::stream_descriptor events_;
   boost::asio::steady_timer events_done_;
   std::string end_reason_;       ///< set by end() or from the gateway's events
+  std::string end_message_;      ///< what the box shows, when end() gave one
   bool box_closed_ = false;      ///< the box ended the view: nothing more is sent to it
   bool ending_ = false;          ///< session_ended was sent; waiting for the box's acknowledgement
   bool events_finished_ = false;

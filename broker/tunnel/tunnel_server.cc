@@ -127,6 +127,17 @@ struct Tunnel : std::enable_shared_from_this<Tunnel> {
   long verify_error = X509_V_OK;
   std::string claimed_name;
   std::string peer;
+  /// Set once the box's hello is answered: from then on the tunnel is listed as live.
+  std::optional<LiveTunnel> live;
+  /// The desktop view open now through this tunnel, and its relay.
+  std::optional<LiveView> view;
+  std::weak_ptr<DesktopRelay> relay;
+  /// The broker is closing this tunnel (the box was revoked): nothing the box sends is served.
+  std::optional<Ending> cut;
+
+  void seen(TimePoint now) {
+    if (live) live->last_seen = now;
+  }
 
   void expire_after(std::chrono::steady_clock::duration after) { deadline.expires_after(after); }
 
@@ -163,6 +174,50 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
     return acceptor_.local_endpoint(ignored);
   }
   [[nodiscard]] std::size_t open_tunnels() const { return open_; }
+
+  [[nodiscard]] std::vector<LiveTunnel> live_tunnels() const {
+    std::vector<LiveTunnel> live;
+    for (const auto& weak : tunnels_) {
+      if (auto tunnel = weak.lock(); tunnel && tunnel->live && !tunnel->finished) live.push_back(*tunnel->live);
+    }
+    return live;
+  }
+
+  [[nodiscard]] std::vector<LiveView> live_views() const {
+    std::vector<LiveView> views;
+    for (const auto& weak : tunnels_) {
+      if (auto tunnel = weak.lock(); tunnel && tunnel->view && !tunnel->finished) views.push_back(*tunnel->view);
+    }
+    return views;
+  }
+
+  bool end_view(std::int64_t session, const Ending& why) {
+    for (const auto& weak : tunnels_) {
+      auto tunnel = weak.lock();
+      if (!tunnel || !tunnel->view || tunnel->view->session != session) continue;
+      if (auto relay = tunnel->relay.lock(); relay && relay->end(why.reason, why.message)) {
+        log::component("tunnel")->info("ending a view {}", log::Fields()
+                                                              .add("session", session)
+                                                              .add("box", tunnel->view->box)
+                                                              .add("user", tunnel->view->user)
+                                                              .add("reason", why.reason));
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::size_t close_box(const std::string& box, const Ending& why) {
+    std::size_t closing = 0;
+    for (const auto& weak : tunnels_) {
+      auto tunnel = weak.lock();
+      if (!tunnel || !tunnel->live || tunnel->live->box != box || tunnel->finished || tunnel->cut) continue;
+      tunnel->cut = why;
+      asio::co_spawn(acceptor_.get_executor(), cut(tunnel, why), log_failure("cut"));
+      ++closing;
+    }
+    return closing;
+  }
 
  private:
   void audit(const std::string& action, const std::string& outcome, Json details) {
@@ -203,6 +258,28 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
     }
   }
 
+  /// Tells the box why (its view ends first), then closes the tunnel. A box that stops reading
+  /// cannot hold this up: the watchdog closes the socket 2 s later whatever happens.
+  asio::awaitable<void> cut(std::shared_ptr<Tunnel> tunnel, Ending why) {
+    tunnel->expire_after(std::chrono::seconds(2));
+    log::component("tunnel")->warn("closing a tunnel {}", log::Fields().add("box", tunnel->live->box).add("reason", why.reason));
+    asio::steady_timer pause(acceptor_.get_executor());
+    if (auto relay = tunnel->relay.lock()) {
+      relay->end(why.reason, why.message);
+      relay.reset();
+      // The box acknowledges the end of its view; then the refusal reaches a box back at its login screen.
+      for (int waited = 0; waited < 50 && !tunnel->relay.expired() && !tunnel->finished; ++waited) {
+        pause.expires_after(std::chrono::milliseconds(10));
+        (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+    }
+    if (!tunnel->finished) {
+      const Frame refusal{FrameType::refusal, {{"reason", why.reason}, {"message", why.message}}};
+      (void)co_await tunnel->writer.write(refusal);
+    }
+    tunnel->close();
+  }
+
   static asio::awaitable<void> watchdog(std::shared_ptr<Tunnel> tunnel) {
     while (!tunnel->finished) {
       // Woken by expiry or by a new deadline (cancelled wait): the expiry time tells which.
@@ -226,6 +303,12 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
     tunnel->finished = true;
     tunnel->deadline.cancel();
     tunnel->close();
+    if (tunnel->live && !stopping_) {
+      if (auto recorded = config_.store->record_box_contact(tunnel->live->box, config_.clock->now()); !recorded) {
+        log::component("tunnel")->warn("cannot record the box's last contact box={} error=\"{}\"", tunnel->live->box,
+                                       recorded.error().describe());
+      }
+    }
     --open_;
   }
 
@@ -323,13 +406,27 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
                              {"keepalive_s", config_.settings.keepalive_interval.count()}}};
     auto sent = co_await tunnel.writer.write(hello_reply);
     if (!sent) co_return;
+    const auto opened = config_.clock->now();
+    tunnel.live = LiveTunnel{name, box->site, tunnel.peer, opened, opened};
+    if (auto recorded = config_.store->record_box_contact(name, opened); !recorded) {
+      log::component("tunnel")->warn("cannot record the box's last contact box={} error=\"{}\"", name,
+                                     recorded.error().describe());
+    }
 
     LoginSession login({config_.store, config_.clock, config_.policy,
                         CardAuthority{tunnel.trust->users_ca.get(), tunnel.trust->users_crl.get()}, name, box->site,
-                        exporter});
+                        exporter, config_.login_finished});
     for (;;) {
       tunnel.expire_after(config_.settings.idle_timeout);
       auto frame = co_await wire::read_frame(tunnel.stream);
+      if (frame) tunnel.seen(config_.clock->now());
+      if (tunnel.cut) {
+        if (!frame) {
+          audit("tunnel.close", "ok", {{"box", name}, {"peer", tunnel.peer}, {"reason", tunnel.cut->reason}});
+          co_return;
+        }
+        continue;  // being closed by the broker: nothing more is served
+      }
       if (!frame) {
         const bool protocol = frame.error().category == ErrorCategory::tunnel && frame.error().code == 0;
         if (protocol) {
@@ -415,10 +512,19 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
     }
     auto relay = DesktopRelay::create({&tunnel.stream, &tunnel.writer, tunnel.shared_from_this(), *launched, context,
                                        [this](const std::string& action, const std::string& outcome, Json details) {
+                                         if (action == "desktop.blocked_channel" && config_.channel_blocked) {
+                                           config_.channel_blocked(details.value("channel", ""));
+                                         }
                                          audit(action, outcome, std::move(details));
                                        },
-                                       [&tunnel, idle = config_.settings.idle_timeout] { tunnel.expire_after(idle); }});
+                                       [&tunnel, idle = config_.settings.idle_timeout, clock = config_.clock] {
+                                         tunnel.expire_after(idle);
+                                         tunnel.seen(clock->now());
+                                       }});
     live_views_[session.user] = relay;
+    tunnel.relay = relay;
+    tunnel.view = LiveView{session.id, session.user, session.box, tunnel.live ? tunnel.live->site : std::string(),
+                           session.project, assignment.card_serial, config_.clock->now()};
     ready.body["gateway"] = {{"certificate_sha256", gateway_identity_.certificate_sha256},
                              {"user", settings.box_user},
                              {"password", settings.box_password}};
@@ -437,6 +543,10 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
       log::component("desktop")->info("logged off {}", log::Fields().add("session", session.id).add("user", session.user).add("project", session.project));
     }
     audit("desktop.logoff", done ? "ok" : "failed", std::move(who));
+    if (auto ended = config_.store->end_session(session.id, "logged_off", "broker"); !ended) {
+      log::component("desktop")->error("cannot end the session in the store {}",
+                                       log::Fields().add("session", session.id).add("error", ended.error().message));
+    }
   }
 
   bool finish_desktop(Tunnel& tunnel, const Session& session, const std::shared_ptr<DesktopRelay>& relay,
@@ -444,6 +554,8 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
     if (auto found = live_views_.find(session.user); found != live_views_.end() && found->second.lock() == relay) {
       live_views_.erase(found);
     }
+    tunnel.view.reset();
+    tunnel.relay.reset();
     const Json who{{"session", session.id}, {"user", session.user}, {"box", session.box}};
     switch (result.outcome) {
       case DesktopRelay::Outcome::box_disconnected:
@@ -483,6 +595,11 @@ class TunnelServerImpl final : public TunnelServer {
   void stop() override { core_->stop(); }
   [[nodiscard]] tcp::endpoint local_endpoint() const override { return core_->local_endpoint(); }
   [[nodiscard]] std::size_t open_tunnels() const override { return core_->open_tunnels(); }
+  [[nodiscard]] std::size_t gateway_processes() const override { return core_->live_views().size(); }
+  [[nodiscard]] std::vector<LiveTunnel> tunnels() const override { return core_->live_tunnels(); }
+  [[nodiscard]] std::vector<LiveView> views() const override { return core_->live_views(); }
+  bool end_view(std::int64_t session, const Ending& why) override { return core_->end_view(session, why); }
+  std::size_t close_box(const std::string& box, const Ending& why) override { return core_->close_box(box, why); }
 
  private:
   std::shared_ptr<TunnelServerCore> core_;

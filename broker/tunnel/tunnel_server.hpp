@@ -3,6 +3,7 @@
 #include "desktop/desktop_provider.hpp"
 #include "gateway/gateway_launcher.hpp"
 #include "login/login_session.hpp"
+#include "tunnel/live_connections.hpp"
 #include "pki/pki.hpp"
 #include "store/store.hpp"
 
@@ -12,6 +13,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 namespace sdbox::broker {
@@ -50,7 +52,7 @@ inline constexpr const char* kProtocol = "protocol_error";
 /// The broker's tunnel endpoint: TLS 1.3 only, P-256, a client certificate from the boxes CA
 /// required and checked against the CRL (reloaded when the file changes) and then against the
 /// store; one coroutine per tunnel speaking the frame protocol with keepalives and timeouts.
-class TunnelServer {
+class TunnelServer : public LiveConnections {
  public:
   struct Config {
     boost::asio::any_io_executor executor;
@@ -64,11 +66,15 @@ class TunnelServer {
     GatewayLauncher* gateways = nullptr;
     /// Ends desktop sessions when a box closes its session (logoff).
     DesktopProvider* desktops = nullptr;
+    /// Told each login's outcome and duration (metrics); may be empty.
+    std::function<void(const std::string& outcome, std::chrono::duration<double> took)> login_finished{};
+    /// Told each blocked-channel attempt a gateway reports (metrics); may be empty.
+    std::function<void(const std::string& channel)> channel_blocked{};
   };
 
   /// Loads the server certificate, the boxes CA and CRL, the users CA; binds the port.
   static Result<std::unique_ptr<TunnelServer>> create(Config config);
-  virtual ~TunnelServer() = default;
+  ~TunnelServer() override = default;
 
   /// Starts accepting on the executor.
   virtual void start() = 0;
@@ -76,6 +82,8 @@ class TunnelServer {
   virtual void stop() = 0;
   [[nodiscard]] virtual boost::asio::ip::tcp::endpoint local_endpoint() const = 0;
   [[nodiscard]] virtual std::size_t open_tunnels() const = 0;
+  /// Gateway processes running now (one per open view).
+  [[nodiscard]] virtual std::size_t gateway_processes() const = 0;
 };
 
 }  // namespace sdbox::broker

@@ -182,6 +182,30 @@ AdminCommandLine::AdminCommandLine(CLI::App& app, CLI::App& card_command)
   member_add->add_option("--until", until_, "last day, YYYY-MM-DD (UTC)")->required();
   add_listing(*member, "list the memberships",
               [](AdminVerbs& verbs, OutputFormat format) { return verbs.list_members(format); });
+  auto* member_end = add_verb(*member, "end", "end a membership now, for good (the member's open views of the project close)",
+                              done_when_ok([this](AdminVerbs& verbs) { return verbs.end_member(membership_id_, reason_); }));
+  member_end->add_option("--id", membership_id_, "the membership's id (member list)")->required()->check(CLI::PositiveNumber);
+  member_end->add_option("--reason", reason_, "why (kept in the store and the audit trail)")->required();
+
+  // ---- staff ----
+  auto* staff = app.add_subcommand("staff", "IT admins, ops and auditors who use the admin API")->require_subcommand(1);
+  auto* staff_add = add_verb(*staff, "add",
+                             "issue a staff certificate (CN = name) from the staff CA into --out and register the member's role",
+                             done_when_ok([this](AdminVerbs& verbs) -> Status {
+                               auto role = broker::staff_role_from(role_);
+                               if (!role) return make_error(ErrorCategory::usage, "--role must be admin, ops or auditor");
+                               return verbs.add_staff({name_, *role, bundle_directory_, std::chrono::hours(24 * staff_days_)});
+                             }));
+  staff_add->add_option("--name", name_, "the member's name (their certificate's common name)")->required();
+  staff_add->add_option("--role", role_, "admin, ops or auditor")->required();
+  staff_add->add_option("--out", bundle_directory_, "new (or empty) directory for client.crt, client.key and broker-ca.crt")
+      ->required();
+  staff_add->add_option("--days", staff_days_, "certificate validity in days (default 365)")->check(CLI::Range(1, 3650));
+  add_listing(*staff, "list the staff", [](AdminVerbs& verbs, OutputFormat format) { return verbs.list_staff(format); });
+  auto* staff_revoke = add_verb(*staff, "revoke", "revoke a member of staff for good",
+                                done_when_ok([this](AdminVerbs& verbs) { return verbs.revoke_staff(name_, reason_); }));
+  staff_revoke->add_option("--name", name_, "the member's name")->required();
+  staff_revoke->add_option("--reason", reason_, "why (kept in the audit trail)")->required();
 
   auto* desktop = app.add_subcommand("desktop", "the desktop each project's sessions run on")->require_subcommand(1);
   auto* desktop_set = add_verb(*desktop, "set", "set (or replace) the RDP desktop of a project",

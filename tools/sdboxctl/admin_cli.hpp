@@ -89,6 +89,9 @@ class AdminCommandLine {
   std::int64_t after_sequence_ = 0;
   std::size_t limit_ = 1000;
   std::string action_prefix_;
+  std::int64_t membership_id_ = 0;
+  std::string role_;
+  int staff_days_ = 365;
 };
 
 }  // namespace sdbox::ctl

@@ -551,18 +551,78 @@ Status AdminVerbs::add_member(const std::string& login, const std::string& proje
 
 Status AdminVerbs::list_members(OutputFormat format) {
   return print_listing(
-      out_, format, store_.memberships(), {"USER", "PROJECT", "FROM", "UNTIL"},
+      out_, format, store_.memberships(), {"ID", "USER", "PROJECT", "FROM", "UNTIL", "ENDED"},
       [](const broker::Membership& membership) {
         return Json{{"id", membership.id},
                     {"user", membership.user},
                     {"project", membership.project},
                     {"from", broker::format_day(membership.from)},
-                    {"until", broker::format_day(membership.until)}};
+                    {"until", broker::format_day(membership.until)},
+                    {"ended", membership.ended_at.has_value()}};
       },
       [](const broker::Membership& membership) {
-        return std::vector<std::string>{membership.user, membership.project, broker::format_day(membership.from),
-                                        broker::format_day(membership.until)};
+        return std::vector<std::string>{std::to_string(membership.id), membership.user, membership.project,
+                                        broker::format_day(membership.from), broker::format_day(membership.until),
+                                        membership.ended_at ? broker::format_time(*membership.ended_at) : "-"};
       });
+}
+
+Status AdminVerbs::end_member(std::int64_t id, const std::string& reason) {
+  auto ended = store_.end_membership(id, reason, actor_);
+  if (!ended) return ended.error();
+  out_ << "membership " << ended->id << " of '" << ended->user << "' in '" << ended->project << "' ended\n";
+  return {};
+}
+
+Status AdminVerbs::add_staff(const NewStaff& staff) {
+  if (staff.name.empty()) return make_error(ErrorCategory::usage, "the member of staff needs a name");
+  if (auto existing = store_.staff(); !existing) {
+    return existing.error();
+  } else if (std::any_of(existing->begin(), existing->end(), [&](const broker::StaffMember& member) { return member.name == staff.name; })) {
+    return store_error(StoreFailure::conflict, fmt::format("a member of staff named '{}' exists already", staff.name));
+  }
+  if (auto empty = require_empty_or_absent(staff.bundle_directory, "the bundle directory"); !empty) return empty;
+  UndoOnFailure undo;
+  undo.directory_to_fill(staff.bundle_directory);
+  auto bundle = pki_.issue_client_bundle(Authority::staff, staff.name, staff.bundle_directory, staff.validity);
+  if (!bundle) return bundle.error();
+  broker::StaffMember member;
+  member.name = staff.name;
+  member.role = staff.role;
+  member.certificate_serial = bundle->serial_hex;
+  member.certificate_sha256 = bundle->sha256_hex;
+  auto added = store_.add_staff(member, actor_);
+  if (!added) return added.error();
+  undo.keep();
+  out_ << "staff '" << added->name << "' added as " << broker::to_string(added->role) << ": certificate serial "
+       << added->certificate_serial << ", valid until "
+       << broker::format_day(std::chrono::floor<std::chrono::days>(bundle->not_after)) << "\n"
+       << "bundle in " << bundle->directory.string() << " (client.crt, client.key, broker-ca.crt): give it to them only\n";
+  return {};
+}
+
+Status AdminVerbs::list_staff(OutputFormat format) {
+  return print_listing(
+      out_, format, store_.staff(), {"NAME", "ROLE", "STATE", "SERIAL", "ADDED"},
+      [](const broker::StaffMember& member) {
+        return Json{{"name", member.name},
+                    {"role", broker::to_string(member.role)},
+                    {"state", broker::to_string(member.state)},
+                    {"certificate_serial", member.certificate_serial},
+                    {"created_at", broker::format_time(member.created_at)}};
+      },
+      [](const broker::StaffMember& member) {
+        return std::vector<std::string>{member.name, std::string(broker::to_string(member.role)),
+                                        std::string(broker::to_string(member.state)), member.certificate_serial,
+                                        broker::format_time(member.created_at)};
+      });
+}
+
+Status AdminVerbs::revoke_staff(const std::string& name, const std::string& reason) {
+  auto revoked = store_.revoke_staff(name, reason, actor_);
+  if (!revoked) return revoked.error();
+  out_ << "staff '" << revoked->name << "' revoked\n";
+  return {};
 }
 
 Status AdminVerbs::set_desktop(const std::string& project, const std::string& host, std::uint16_t port,

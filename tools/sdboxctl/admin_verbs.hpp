@@ -150,6 +150,22 @@ class AdminVerbs {
 
   Status list_sessions(OutputFormat format);
 
+  /// Ends a membership now (final): the broker ends the member's live views of the project.
+  Status end_member(std::int64_t id, const std::string& reason);
+
+  struct NewStaff {
+    std::string name;
+    broker::StaffRole role = broker::StaffRole::auditor;
+    std::filesystem::path bundle_directory;  ///< must not exist, or be empty
+    std::chrono::hours validity{24 * 365};
+  };
+  /// Issues a staff client certificate (CN = name) from the staff CA into `bundle_directory`
+  /// and registers the member with their role: what opens the admin API.
+  Status add_staff(const NewStaff& staff);
+  Status list_staff(OutputFormat format);
+  /// Final: the certificate opens nothing from its next request on.
+  Status revoke_staff(const std::string& name, const std::string& reason);
+
   Status list_audit(const broker::AuditQuery& query, OutputFormat format);
   /// Prints the verdict; true when the chain is intact.
   Result<bool> verify_audit(OutputFormat format);

@@ -303,7 +303,10 @@ TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedWithItsData) {
   }
   // What a version 1 file looked like: no pin column, no accounts table.
   tamper("DROP TABLE desktop_accounts; ALTER TABLE desktops DROP COLUMN certificate_sha256; "
-         "ALTER TABLE desktops DROP COLUMN logoff_endpoint; PRAGMA user_version = 1");
+         "ALTER TABLE desktops DROP COLUMN logoff_endpoint; DROP TABLE staff; DROP INDEX sessions_one_active; "
+         "ALTER TABLE memberships DROP COLUMN ended_at; ALTER TABLE memberships DROP COLUMN end_reason; "
+         "ALTER TABLE sessions DROP COLUMN end_reason; ALTER TABLE boxes DROP COLUMN last_seen_at; "
+         "PRAGMA user_version = 1");
   auto store = open();
   ASSERT_TRUE(store);
   auto desktop = store->desktop("census");
@@ -314,6 +317,110 @@ TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedWithItsData) {
   auto verified = store->verify_audit();
   ASSERT_TRUE(verified);
   EXPECT_TRUE(verified->intact());
+}
+
+TEST_F(SqliteStoreTest, AVersionThreeStoreKeepsOneActiveSessionPerMemberAndProject) {
+  {
+    auto store = open();
+    populate(*store);
+  }
+  // Version 3 opened a new session row at every login and never ended one.
+  tamper("DROP INDEX sessions_one_active; DROP TABLE staff; ALTER TABLE memberships DROP COLUMN ended_at; "
+         "ALTER TABLE memberships DROP COLUMN end_reason; ALTER TABLE sessions DROP COLUMN end_reason; "
+         "ALTER TABLE boxes DROP COLUMN last_seen_at; "
+         "INSERT INTO sessions (user_id, box_id, project_id, state, started_at) VALUES (1, 1, 1, 'active', 100), "
+         "(1, 1, 1, 'active', 200), (1, 1, 1, 'active', 300); PRAGMA user_version = 3");
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto sessions = store->sessions();
+  ASSERT_TRUE(sessions);
+  ASSERT_EQ(sessions->size(), 3U);
+  EXPECT_EQ((*sessions)[0].state, SessionState::ended);
+  EXPECT_EQ((*sessions)[0].end_reason, "superseded");
+  EXPECT_EQ((*sessions)[1].state, SessionState::ended);
+  EXPECT_EQ((*sessions)[2].state, SessionState::active);
+  // The next login resumes the one left active.
+  auto resumed = store->open_session({0, "alice", "box-1", "census", SessionState::active, {}, {}}, "broker");
+  ASSERT_TRUE(resumed) << resumed.error().describe();
+  EXPECT_EQ(resumed->id, (*sessions)[2].id);
+}
+
+TEST_F(SqliteStoreTest, ALoginResumesTheMembersSessionUntilItEnds) {
+  auto store = open();
+  populate(*store);
+  ASSERT_TRUE(store->add_box({0, "box-2", "paris", "0a1c", "f00e", BoxState::active, "", {}}, "local:admin"));
+  auto first = store->open_session({0, "alice", "box-1", "census", SessionState::active, {}, {}}, "broker");
+  ASSERT_TRUE(first);
+  auto again = store->open_session({0, "alice", "box-2", "census", SessionState::active, {}, {}}, "broker");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, first->id);
+  EXPECT_EQ(again->box, "box-2");
+  auto records = store->audit_records({0, 100, "session."});
+  ASSERT_EQ(records->size(), 2U);
+  EXPECT_EQ((*records)[0].event.action, "session.open");
+  EXPECT_EQ((*records)[1].event.action, "session.resume");
+
+  auto ended = store->end_session(first->id, "logged_off", "broker");
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->state, SessionState::ended);
+  EXPECT_EQ(ended->end_reason, "logged_off");
+  EXPECT_TRUE(ended->ended_at);
+  auto twice = store->end_session(first->id, "logged_off", "broker");
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, code(StoreFailure::conflict));
+  EXPECT_EQ(store->end_session(999, "x", "broker").error().code, code(StoreFailure::not_found));
+  auto fresh = store->open_session({0, "alice", "box-1", "census", SessionState::active, {}, {}}, "broker");
+  ASSERT_TRUE(fresh);
+  EXPECT_NE(fresh->id, first->id);
+  EXPECT_EQ(store->audit_records({0, 100, "session.end"})->size(), 1U);
+}
+
+TEST_F(SqliteStoreTest, AnEndedMembershipOpensNothingAndEndsOnce) {
+  auto store = open();
+  populate(*store);
+  const auto today = *parse_day("2026-11-23");
+  ASSERT_EQ(store->projects_open_to("alice", today)->size(), 1U);
+  const auto id = store->memberships()->front().id;
+  auto ended = store->end_membership(id, "left the project", "staff:root");
+  ASSERT_TRUE(ended) << ended.error().describe();
+  EXPECT_TRUE(ended->ended_at);
+  EXPECT_EQ(ended->end_reason, "left the project");
+  EXPECT_TRUE(store->projects_open_to("alice", today)->empty());
+  EXPECT_EQ(store->end_membership(id, "again", "staff:root").error().code, code(StoreFailure::conflict));
+  EXPECT_EQ(store->end_membership(id + 100, "x", "staff:root").error().code, code(StoreFailure::not_found));
+  auto records = store->audit_records({0, 100, "member.end"});
+  ASSERT_EQ(records->size(), 1U);
+  EXPECT_EQ(records->front().event.actor, "staff:root");
+  EXPECT_EQ(records->front().event.details["project"], "census");
+}
+
+TEST_F(SqliteStoreTest, StaffAreFoundByCertificateAndRevokedForGood) {
+  auto store = open();
+  ASSERT_TRUE(store->add_staff({0, "olga", StaffRole::ops, "5eed01", "ab", StaffState::active, {}}, "local:root"));
+  auto duplicate = store->add_staff({0, "olga", StaffRole::admin, "5eed02", "ab", StaffState::active, {}}, "local:root");
+  EXPECT_EQ(duplicate.error().code, code(StoreFailure::conflict));
+  auto found = store->staff_by_serial("5eed01");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->name, "olga");
+  EXPECT_EQ(found->role, StaffRole::ops);
+  EXPECT_EQ(found->state, StaffState::active);
+  EXPECT_EQ(store->staff_by_serial("5eed02").error().code, code(StoreFailure::not_found));
+  ASSERT_TRUE(store->revoke_staff("olga", "left", "local:root"));
+  EXPECT_EQ(store->staff_by_serial("5eed01")->state, StaffState::revoked);
+  EXPECT_EQ(store->revoke_staff("olga", "left", "local:root").error().code, code(StoreFailure::conflict));
+  EXPECT_EQ(store->audit_records({0, 100, "staff."})->size(), 2U);
+  EXPECT_EQ(staff_role_from("auditor"), StaffRole::auditor);
+  EXPECT_FALSE(staff_role_from("root"));
+}
+
+TEST_F(SqliteStoreTest, ABoxsLastContactIsKeptWithoutAnAuditRecord) {
+  auto store = open();
+  populate(*store);
+  EXPECT_FALSE(store->box("box-1")->last_seen);
+  const auto head = *store->audit_head();
+  ASSERT_TRUE(store->record_box_contact("box-1", clock_.now()));
+  EXPECT_EQ(store->box("box-1")->last_seen, std::chrono::floor<std::chrono::seconds>(clock_.now()));
+  EXPECT_EQ(*store->audit_head(), head);
 }
 
 TEST_F(SqliteStoreTest, AuditDetailsMustBeFlat) {
