@@ -2,6 +2,7 @@
 
 #include "api/dashboard_assets.hpp"
 #include "pki/crl_publisher.hpp"
+#include "store/store_json.hpp"
 
 #include "sdbox/common/crypto.hpp"
 #include "sdbox/common/log.hpp"
@@ -19,7 +20,8 @@ using Json = nlohmann::json;
 ApiResponse api_error_response(int status, const std::string& reason, const std::string& message) {
   ApiResponse response;
   response.status = status;
-  response.body = Json{{"error", {{"reason", reason}, {"message", message}}}}.dump();
+  // The message may quote the request (a path with bytes that are not UTF-8): replaced, not thrown.
+  response.body = Json{{"error", {{"reason", reason}, {"message", message}}}}.dump(-1, ' ', false, Json::error_handler_t::replace);
   response.refusal = reason;
   return response;
 }
@@ -215,58 +217,14 @@ std::optional<std::int64_t> parse_integer(const std::string& text) {
   return value;
 }
 
-Json optional_time(const std::optional<TimePoint>& time) { return time ? Json(format_time(*time)) : Json(nullptr); }
-
-Json site_json(const Site& site) { return {{"name", site.name}, {"created_at", format_time(site.created_at)}}; }
-Json user_json(const User& user) {
-  return {{"login", user.login}, {"full_name", user.full_name}, {"state", to_string(user.state)}, {"created_at", format_time(user.created_at)}};
-}
-Json card_json(const Card& card) {
-  return {{"user", card.user},
-          {"certificate_serial", card.certificate_serial},
-          {"state", to_string(card.state)},
-          {"state_reason", card.state_reason},
-          {"enrolled_at", format_time(card.enrolled_at)}};
-}
-Json project_json(const Project& project) { return {{"name", project.name}, {"title", project.title}}; }
-Json membership_json(const Membership& membership) {
-  return {{"id", membership.id},
-          {"user", membership.user},
-          {"project", membership.project},
-          {"from", format_day(membership.from)},
-          {"until", format_day(membership.until)},
-          {"ended", membership.ended_at.has_value()},
-          {"ended_at", optional_time(membership.ended_at)},
-          {"end_reason", membership.end_reason}};
-}
-Json desktop_json(const Desktop& desktop) {
-  return {{"project", desktop.project},
-          {"host", desktop.host},
-          {"port", desktop.port},
-          {"certificate_sha256", desktop.certificate_sha256},
-          {"logoff_endpoint", desktop.logoff_endpoint}};
-}
 Json alert_json(const Alert& alert) {
   return {{"id", alert.id}, {"kind", alert.kind}, {"at", format_time(alert.at)}, {"subject", alert.subject}, {"message", alert.message}};
 }
-Json audit_json(const AuditRecord& record) {
-  return {{"sequence", record.sequence},
-          {"at", format_time(record.at)},
-          {"at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(record.at.time_since_epoch()).count()},
-          {"actor", record.event.actor},
-          {"action", record.event.action},
-          {"outcome", record.event.outcome},
-          {"details", record.event.details},
-          {"previous_hash", record.previous_hash},
-          {"hash", record.hash}};
-}
 
-template <class T, class ToJson>
-ApiResponse listing(const Result<std::vector<T>>& rows, ToJson to_json) {
-  if (!rows) return failure_response(rows.error());
-  Json array = Json::array();
-  for (const auto& row : *rows) array.push_back(to_json(row));
-  return json_response(200, array);
+template <class Record>
+ApiResponse listing(const Result<std::vector<Record>>& records) {
+  if (!records) return failure_response(records.error());
+  return json_response(200, to_json_array(*records));
 }
 
 bool is_change(const std::string& method) { return method != "GET" && method != "HEAD"; }
@@ -288,6 +246,13 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
       return response;
     });
   }
+  // Browsers ask for it on their own; the dashboard has none, and a 404 would be audited as a refusal.
+  add("GET", "/favicon.ico", kEveryone, [](const StaffMember&, const ApiRequest&, const Parameters&) {
+    ApiResponse response;
+    response.status = 204;
+    response.content_type = "image/x-icon";
+    return response;
+  });
   add("GET", "/metrics", kEveryone, [this](const StaffMember&, const ApiRequest&, const Parameters&) {
     ApiResponse response;
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -306,13 +271,13 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
 
   // ---- sites ----
   add("GET", "/api/v1/sites", kEveryone,
-      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.sites(), site_json); });
+      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.sites()); });
   add("POST", "/api/v1/sites", kAdmins, [&store](const StaffMember& staff, const ApiRequest& request, const Parameters&) {
     Fields fields(request, {"name"});
     const auto name = fields.name("name");
     if (fields.failed()) return fields.refusal();
     auto added = store.add_site(name, actor_of(staff));
-    return added ? json_response(201, site_json(*added)) : failure_response(added.error());
+    return added ? json_response(201, to_json(*added)) : failure_response(added.error());
   });
 
   // ---- boxes ----
@@ -338,8 +303,7 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
     box.certificate_sha256 = issued->sha256_hex;
     auto added = store.add_box(box, actor_of(staff));
     if (!added) return failure_response(added.error());
-    return json_response(201, {{"box", {{"name", added->name}, {"site", added->site}, {"certificate_serial", added->certificate_serial},
-                                        {"certificate_sha256", added->certificate_sha256}, {"state", to_string(added->state)}}},
+    return json_response(201, {{"box", to_json(*added)},
                                {"bundle",
                                 {{"client_crt", crypto::certificate_to_pem(*issued->certificate)},
                                  {"client_key", crypto::private_key_to_pem(*issued->key)},
@@ -357,23 +321,22 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
         if (auto listed = publish_crl(pki_, store, Pki::Authority::boxes); !listed) {
           log::component("api")->error("cannot rewrite the boxes CRL: {}", listed.error().describe());
         }
-        return json_response(200, {{"name", revoked->name}, {"site", revoked->site}, {"state", to_string(revoked->state)},
-                                   {"state_reason", revoked->state_reason}});
+        return json_response(200, to_json(*revoked));
       });
 
   // ---- users and cards ----
   add("GET", "/api/v1/users", kEveryone,
-      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.users(), user_json); });
+      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.users()); });
   add("POST", "/api/v1/users", kAdmins, [&store](const StaffMember& staff, const ApiRequest& request, const Parameters&) {
     Fields fields(request, {"login", "full_name"});
     const auto login = fields.name("login");
     const auto full_name = fields.text("full_name", kMaxText);
     if (fields.failed()) return fields.refusal();
     auto added = store.add_user({0, login, full_name, UserState::active, {}}, actor_of(staff));
-    return added ? json_response(201, user_json(*added)) : failure_response(added.error());
+    return added ? json_response(201, to_json(*added)) : failure_response(added.error());
   });
   add("GET", "/api/v1/cards", kEveryone,
-      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.cards(), card_json); });
+      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.cards()); });
   add("POST", "/api/v1/cards", kAdmins, [this, &store](const StaffMember& staff, const ApiRequest& request, const Parameters&) {
     Fields fields(request, {"user", "public_point_hex", "validity_days"});
     const auto login = fields.name("user");
@@ -403,7 +366,7 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
     card.enrolled_at = config_.clock->now();
     auto added = store.add_card(card, actor_of(staff));
     if (!added) return failure_response(added.error());
-    return json_response(201, {{"card", card_json(*added)}, {"certificate_pem", crypto::certificate_to_pem(**certificate)}});
+    return json_response(201, {{"card", to_json(*added)}, {"certificate_pem", crypto::certificate_to_pem(**certificate)}});
   });
   const std::pair<const char*, CardState> card_changes[] = {
       {"suspend", CardState::suspended}, {"reinstate", CardState::active}, {"revoke", CardState::revoked}};
@@ -427,23 +390,23 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
               log::component("api")->error("cannot rewrite the users CRL: {}", listed.error().describe());
             }
           }
-          return json_response(200, card_json(*changed));
+          return json_response(200, to_json(*changed));
         });
   }
 
   // ---- projects, memberships, desktops ----
   add("GET", "/api/v1/projects", kEveryone,
-      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.projects(), project_json); });
+      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.projects()); });
   add("POST", "/api/v1/projects", kAdmins, [&store](const StaffMember& staff, const ApiRequest& request, const Parameters&) {
     Fields fields(request, {"name", "title"});
     const auto name = fields.name("name");
     const auto title = fields.text("title", kMaxText);
     if (fields.failed()) return fields.refusal();
     auto added = store.add_project({0, name, title}, actor_of(staff));
-    return added ? json_response(201, project_json(*added)) : failure_response(added.error());
+    return added ? json_response(201, to_json(*added)) : failure_response(added.error());
   });
   add("GET", "/api/v1/memberships", kEveryone, [&store](const StaffMember&, const ApiRequest&, const Parameters&) {
-    return listing(store.memberships(), membership_json);
+    return listing(store.memberships());
   });
   add("POST", "/api/v1/memberships", kAdmins, [&store](const StaffMember& staff, const ApiRequest& request, const Parameters&) {
     Fields fields(request, {"user", "project", "from", "until"});
@@ -453,7 +416,7 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
     const auto until = fields.day("until");
     if (fields.failed()) return fields.refusal();
     auto added = store.add_membership({0, user, project, from, until}, actor_of(staff));
-    return added ? json_response(201, membership_json(*added)) : failure_response(added.error());
+    return added ? json_response(201, to_json(*added)) : failure_response(added.error());
   });
   add("POST", "/api/v1/memberships/{id}/end", kAdmins,
       [this, &store](const StaffMember& staff, const ApiRequest& request, const Parameters& parameters) {
@@ -465,10 +428,10 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
         auto ended = store.end_membership(*id, reason, actor_of(staff));
         if (!ended) return failure_response(ended.error());
         config_.changed();
-        return json_response(200, membership_json(*ended));
+        return json_response(200, to_json(*ended));
       });
   add("GET", "/api/v1/desktops", kEveryone,
-      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.desktops(), desktop_json); });
+      [&store](const StaffMember&, const ApiRequest&, const Parameters&) { return listing(store.desktops()); });
   add("PUT", "/api/v1/desktops/{project}", kAdmins,
       [&store](const StaffMember& staff, const ApiRequest& request, const Parameters& parameters) {
         Fields fields(request, {"host", "port", "certificate_sha256", "logoff_endpoint"});
@@ -480,7 +443,7 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
         desktop.logoff_endpoint = fields.text("logoff_endpoint", 110, false);
         if (fields.failed()) return fields.refusal();
         auto set = store.set_desktop(desktop, actor_of(staff));
-        return set ? json_response(200, desktop_json(*set)) : failure_response(set.error());
+        return set ? json_response(200, to_json(*set)) : failure_response(set.error());
       });
   add("PUT", "/api/v1/desktops/{project}/accounts/{user}", kAdmins,
       [&store](const StaffMember& staff, const ApiRequest& request, const Parameters& parameters) {
@@ -523,12 +486,10 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
         if (!logged_off) who["error"] = logged_off.error().message;
         (void)store.audit({actor_of(staff), "desktop.logoff", logged_off ? "ok" : "failed", who});
         config_.changed();
-        return json_response(200, {{"id", ended->id},
-                                   {"user", ended->user},
-                                   {"project", ended->project},
-                                   {"state", to_string(ended->state)},
-                                   {"was_connected", was_connected},
-                                   {"logged_off", logged_off.ok()}});
+        auto answer = to_json(*ended);
+        answer["was_connected"] = was_connected;
+        answer["logged_off"] = logged_off.ok();
+        return json_response(200, answer);
       });
 
   // ---- alerts and audit ----
@@ -558,19 +519,16 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
         return bad_request(fmt::format("unknown query parameter '{}'", key));
       }
     }
-    return listing(store.audit_records(audit_query), audit_json);
+    return listing(store.audit_records(audit_query));
   });
   add("GET", "/api/v1/audit/verify", kEveryone, [&store](const StaffMember&, const ApiRequest&, const Parameters&) {
     auto verified = store.verify_audit();
     if (!verified) return failure_response(verified.error());
-    return json_response(200, {{"intact", verified->intact()},
-                               {"records", verified->records},
-                               {"head_hash", verified->head_hash},
-                               {"problems", verified->problems}});
+    return json_response(200, to_json(*verified));
   });
 }
 
-void ApiRoutes::add(std::string method, std::string pattern, std::vector<StaffRole> roles, Handler handler) {
+void ApiRoutes::add(std::string method, const std::string& pattern, std::vector<StaffRole> roles, Handler handler) {
   routes_.push_back(Route{std::move(method), split_path(pattern), std::move(roles), std::move(handler)});
 }
 
@@ -645,14 +603,12 @@ Json ApiRoutes::state_json() {
       site_of_box[box.name] = box.site;
       const auto live = std::find_if(tunnels.begin(), tunnels.end(), [&](const LiveTunnel& tunnel) { return tunnel.box == box.name; });
       const bool online = live != tunnels.end();
-      boxes.push_back({{"name", box.name},
-                       {"site", box.site},
-                       {"state", to_string(box.state)},
-                       {"state_reason", box.state_reason},
-                       {"certificate_serial", box.certificate_serial},
-                       {"online", online},
-                       {"last_seen", online ? Json(format_time(live->last_seen)) : optional_time(box.last_seen)},
-                       {"peer", online ? Json(live->peer) : Json(nullptr)}});
+      // The stored record, and what the live tunnel knows that the store does not.
+      auto entry = to_json(box);
+      entry["online"] = online;
+      if (online) entry["last_seen"] = format_time(live->last_seen);
+      entry["peer"] = online ? Json(live->peer) : Json(nullptr);
+      boxes.push_back(std::move(entry));
     }
   }
   Json sessions = Json::array();

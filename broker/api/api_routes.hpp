@@ -90,7 +90,7 @@ class ApiRoutes {
     std::vector<StaffRole> roles;
     Handler handler;
   };
-  void add(std::string method, std::string pattern, std::vector<StaffRole> roles, Handler handler);
+  void add(std::string method, const std::string& pattern, std::vector<StaffRole> roles, Handler handler);
 
   Config config_;
   Pki pki_;

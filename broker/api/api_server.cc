@@ -31,8 +31,8 @@ using asio::ip::tcp;
 using Stream = beast::ssl_stream<beast::tcp_stream>;
 using Json = nlohmann::json;
 
-constexpr std::size_t kMaxBody = 64 * 1024;
-constexpr std::size_t kMaxHeader = 16 * 1024;
+constexpr std::size_t kMaxBody = std::size_t{64} * 1024;
+constexpr std::size_t kMaxHeader = std::size_t{16} * 1024;
 constexpr auto kWriteTimeout = std::chrono::seconds(10);
 constexpr auto kKeepaliveComment = std::chrono::seconds(15);
 

@@ -43,8 +43,9 @@ int main(int argc, char** argv) {
   int renewal_days = 4 * 365 + 1;
   app.add_option("--state", state, "state directory made by sdboxctl pki init (broker.db, pki/)");
   app.add_option("--address", address, "address to listen on");
-  app.add_option("--port", port, "port for box tunnels")->check(CLI::Range(1, 65535));
-  app.add_option("--api-port", api_port, "port for the admin and ops API (staff certificates)")->check(CLI::Range(1, 65535));
+  app.add_option("--port", port, "port for box tunnels (0: any free port, logged)")->check(CLI::Range(0, 65535));
+  app.add_option("--api-port", api_port, "port for the admin and ops API, staff certificates (0: any free port, logged)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--idle-timeout", idle_seconds, "close a tunnel silent for this many seconds")->check(CLI::Range(5, 3600));
   app.add_option("--keepalive", keepalive_seconds, "how often boxes ping, in seconds")->check(CLI::Range(1, 600));
   app.add_option("--enrolment-renewal-days", renewal_days, "refuse cards enrolled longer ago")->check(CLI::Range(1, 3650));

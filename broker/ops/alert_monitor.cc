@@ -18,7 +18,7 @@ std::string text_detail(const nlohmann::json& details, const char* key) {
 
 }  // namespace
 
-AlertMonitor::AlertMonitor(Config config) : config_(std::move(config)) {
+AlertMonitor::AlertMonitor(Config config) : config_(config) {
   if (config_.store == nullptr || config_.live == nullptr || config_.clock == nullptr) {
     throw std::invalid_argument("AlertMonitor needs a store, the live connections and a clock");
   }

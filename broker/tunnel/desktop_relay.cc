@@ -89,8 +89,36 @@ bool DesktopRelay::end(const std::string& reason, const std::string& message) {
     end_reason_ = reason;
     end_message_ = message;
   }
-  stop_gateway_process();
+  // The box hears why before the gateway closes its RDP connection: a box whose client saw the
+  // connection drop first would end the view itself, and never show the reason.
+  ending_ = true;
+  asio::co_spawn(config_.stream->get_executor(), tell_box_and_stop(shared_from_this()), ignore_failure());
   return true;
+}
+
+asio::awaitable<void> DesktopRelay::tell_box_and_stop(std::shared_ptr<DesktopRelay> self) {
+  (void)self;
+  co_await announce_end();
+  stop_gateway_process();
+}
+
+asio::awaitable<void> DesktopRelay::announce_end() {
+  const Json body{{"reason", end_reason_}, {"message", !end_message_.empty() ? end_message_
+                                                      : end_reason_ == session_end::kTakenOver
+                                                          ? "You opened this desktop on another box."
+                                                      : end_reason_ == session_end::kDesktopEnded
+                                                          ? "Your desktop session has ended."
+                                                      : end_reason_ == session_end::kClientLeft
+                                                          ? "The desktop view on this box was closed."
+                                                          : "The desktop cannot be reached. Try again, or contact your IT administrator."}};
+  const Frame ended{FrameType::session_ended, body};
+  (void)co_await config_.writer->write(ended);
+  config_.audit("desktop.ended", "ok", with_context({{"reason", end_reason_}}));
+  logger()->info("desktop view ended by the broker {}", log::Fields()
+                                                              .add("session", config_.context["session"])
+                                                              .add("box", config_.context["box"])
+                                                              .add("user", config_.context["user"])
+                                                              .add("reason", end_reason_));
 }
 
 asio::awaitable<DesktopRelay::Result> DesktopRelay::run() {
@@ -157,7 +185,7 @@ asio::awaitable<void> DesktopRelay::gateway_to_box(std::shared_ptr<DesktopRelay>
   std::vector<std::uint8_t> buffer(relay_chunk);
   for (;;) {
     auto [error, read] = co_await box_stream_.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
-    if (error || box_closed_) break;
+    if (error || box_closed_ || ending_) break;  // once session_ended is on its way, nothing more is relayed
     Frame data{FrameType::desktop_data, Json::object(), Bytes(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(read))};
     if (!co_await config_.writer->write(data)) break;
   }
@@ -166,25 +194,10 @@ asio::awaitable<void> DesktopRelay::gateway_to_box(std::shared_ptr<DesktopRelay>
   if (box_closed_) co_return;
   // The gateway went away on its own side: its events say why (they end when it exits).
   if (!events_finished_) (void)co_await events_done_.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (box_closed_) co_return;
+  if (box_closed_ || ending_) co_return;  // the box already knows (or left)
   if (end_reason_.empty()) end_reason_ = session_end::kGatewayFailed;
   ending_ = true;
-  const Json body{{"reason", end_reason_}, {"message", !end_message_.empty() ? end_message_
-                                                      : end_reason_ == session_end::kTakenOver
-                                                          ? "You opened this desktop on another box."
-                                                      : end_reason_ == session_end::kDesktopEnded
-                                                          ? "Your desktop session has ended."
-                                                      : end_reason_ == session_end::kClientLeft
-                                                          ? "The desktop view on this box was closed."
-                                                          : "The desktop cannot be reached. Try again, or contact your IT administrator."}};
-  const Frame ended{FrameType::session_ended, body};
-  (void)co_await config_.writer->write(ended);
-  config_.audit("desktop.ended", "ok", with_context({{"reason", end_reason_}}));
-  logger()->info("desktop view ended by the broker {}", log::Fields()
-                                                              .add("session", config_.context["session"])
-                                                              .add("box", config_.context["box"])
-                                                              .add("user", config_.context["user"])
-                                                              .add("reason", end_reason_));
+  co_await announce_end();
 }
 
 asio::awaitable<void> DesktopRelay::gateway_events(std::shared_ptr<DesktopRelay> self) {

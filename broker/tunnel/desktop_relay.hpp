@@ -77,6 +77,9 @@ class DesktopRelay : public std::enable_shared_from_this<DesktopRelay> {
   boost::asio::awaitable<void> gateway_to_box(std::shared_ptr<DesktopRelay> self);
   boost::asio::awaitable<void> gateway_events(std::shared_ptr<DesktopRelay> self);
   void on_event(const nlohmann::json& event);
+  boost::asio::awaitable<void> tell_box_and_stop(std::shared_ptr<DesktopRelay> self);
+  /// session_ended with the reason (and its sentence), audited `desktop.ended`.
+  boost::asio::awaitable<void> announce_end();
   void stop_gateway_process();
   nlohmann::json with_context(nlohmann::json details) const;
 

@@ -7,12 +7,14 @@ ctl() { "$SDBOX_BUILD_DIR/tools/sdboxctl/sdboxctl" --state "$work/state" "$@"; }
 work=$(mktemp -d /tmp/sdbox-broker-cli.XXXXXX)
 pid=
 trap '[[ -n "$pid" ]] && kill $pid 2>/dev/null; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+api_port=$(free_port)
 
 case "${1:?which case}" in
   refuses_a_missing_state)
     set +e
-    message=$("$broker" --state "$work/nothing" --port "$port" 2>&1)
+    message=$("$broker" --state "$work/nothing" --port "$port" --api-port "$api_port" 2>&1)
     status=$?
     set -e
     [[ $status -ne 0 ]] || fail "started without a state directory"
@@ -26,7 +28,7 @@ case "${1:?which case}" in
     ctl box revoke --name box-1 --reason stolen >/dev/null
     serial=$(openssl x509 -in "$work/box-1/client.crt" -noout -serial | cut -d= -f2)
     rm "$work/state/pki/boxes.crl"
-    "$broker" --state "$work/state" --port "$port" 2>"$work/broker.log" &
+    "$broker" --state "$work/state" --port "$port" --api-port "$api_port" 2>"$work/broker.log" &
     pid=$!
     for _ in $(seq 100); do grep -q listening "$work/broker.log" && break; sleep 0.05; done
     grep -q listening "$work/broker.log" || fail "the broker did not start: $(cat "$work/broker.log")"

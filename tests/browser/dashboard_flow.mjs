@@ -4,7 +4,10 @@
 // page and checks that its row goes away.
 //
 //   node dashboard_flow.mjs --url https://127.0.0.1:PORT/ --cert staff/client.crt --key staff/client.key
-//        --ca staff/broker-ca.crt --user alice --screenshot OUT.png [--timeout-ms 30000]
+//        --ca staff/broker-ca.crt --user alice --screenshot OUT.png [--timeout-ms 30000] [--go-file PATH]
+//
+// --go-file: after session_seen, wait until PATH exists before ending the session (the test says
+// when the session is fully up on the desktop, so ending it has something to log off).
 //
 // stdout, one line per step:
 //   page_loaded role=ROLE      whoami is shown and the live status is "live"
@@ -39,7 +42,7 @@ const CHROMIUM_ARGS = [
 ];
 const END_REASON = 'ended from the ops dashboard';
 const USAGE = 'usage: node dashboard_flow.mjs --url https://HOST:PORT/ --cert CRT --key KEY --ca CA_CRT '
-  + '--user LOGIN --screenshot OUT.png [--timeout-ms 30000]';
+  + '--user LOGIN --screenshot OUT.png [--timeout-ms 30000] [--go-file PATH]';
 
 function usageError(message) {
   process.stderr.write(`dashboard_flow: ${message}\n${USAGE}\n`);
@@ -47,7 +50,7 @@ function usageError(message) {
 }
 
 function parseArguments(argv) {
-  const known = new Set(['url', 'cert', 'key', 'ca', 'user', 'screenshot', 'timeout-ms']);
+  const known = new Set(['url', 'cert', 'key', 'ca', 'user', 'screenshot', 'timeout-ms', 'go-file']);
   const options = {};
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
@@ -88,6 +91,7 @@ function parseArguments(argv) {
     screenshot,
     screenshotAfter: after,
     timeoutMs,
+    goFile: options['go-file'] ? path.resolve(options['go-file']) : null,
   };
 }
 
@@ -260,6 +264,14 @@ async function runFlow() {
 
     step = 'taking the first screenshot';
     await guard(page.screenshot({path: options.screenshot, fullPage: true, timeout: remaining()}));
+
+    if (options.goFile) {
+      step = `waiting for ${options.goFile}`;
+      while (!fs.existsSync(options.goFile)) {
+        if (remaining() <= 0) throw new Error(`${options.goFile} never appeared`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
 
     step = `ending session ${id}`;
     const row = page.locator(`[data-testid="sessions"] tbody tr[data-session-id="${cssString(id)}"]`);

@@ -39,7 +39,10 @@ Bytes personalise_test_card(firmware::PivClient& card, const std::filesystem::pa
   card_profile.new_pin = profile.pin;
   card_profile.new_puk = profile.puk;
   card_profile.management_key = default_management_key();
-  auto done = ctl::personalise_card(card, ca, card_profile);
+  auto issuer = ctl::issuer_from_ca(ca);
+  EXPECT_TRUE(issuer) << issuer.error().describe();
+  if (!issuer) return {};
+  auto done = ctl::personalise_card(card, *issuer, card_profile);
   EXPECT_TRUE(done) << done.error().describe();
   return done ? done->certificate_der : Bytes{};
 }

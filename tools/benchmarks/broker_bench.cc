@@ -162,7 +162,8 @@ RealCard insert_real_card(const std::filesystem::path& work, const std::filesyst
   profile.new_pin = "123456";
   profile.new_puk = "12345678";
   from_hex(piv::kDefaultManagementKeyHex, profile.management_key);
-  auto personalised = must(ctl::personalise_card(client, {pki.ca_directory(broker::Pki::Authority::users)}, profile),
+  const auto issuer = must(ctl::issuer_from_ca({pki.ca_directory(broker::Pki::Authority::users)}), "loading the users CA");
+  auto personalised = must(ctl::personalise_card(client, issuer, profile),
                            "personalising the card");
   const auto master = fingersynth::make_master(fingersynth::derive_seed(23, 1));
   ctl::EnrolmentOptions options;
@@ -299,7 +300,8 @@ int main(int argc, char** argv) {
 
   const auto broker_port = free_port();
   auto broker = must(Process::spawn({{broker_program, "--state", provisioned.state.string(), "--port",
-                                      std::to_string(broker_port), "--idle-timeout", "3600", "--keepalive", "600",
+                                      std::to_string(broker_port), "--api-port", std::to_string(free_port()),
+                                      "--idle-timeout", "3600", "--keepalive", "600",
                                       "--log-level", "error"},
                                      {},
                                      work / "broker.log",

@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
   const auto state = directory / "card.json";
   const ctl::CaDirectory ca{directory / "ca"};
   if (auto made = ctl::create_ca(ca, "Bench CA", std::chrono::hours(24)); !made) return fail(made.error());
+  auto issuer = ctl::issuer_from_ca(ca);
+  if (!issuer) return fail(issuer.error());
   ctl::CardProfile profile;
   profile.holder_name = "Bench";
   profile.new_pin = "123456";
@@ -133,7 +135,7 @@ int main(int argc, char** argv) {
     softcard::LocalTransport direct(applet);
     {
       firmware::PivClient client(direct);
-      if (auto done = ctl::personalise_card(client, ca, profile); !done) return fail(done.error());
+      if (auto done = ctl::personalise_card(client, *issuer, profile); !done) return fail(done.error());
     }
     applet.reset();
     auto baseline = run_suite(direct, apdus, signatures);
@@ -152,7 +154,7 @@ int main(int argc, char** argv) {
       auto channel = reader->connect();
       if (!channel) return fail(channel.error());
       firmware::PivClient client(**channel);
-      if (auto done = ctl::personalise_card(client, ca, profile); !done) return fail(done.error());
+      if (auto done = ctl::personalise_card(client, *issuer, profile); !done) return fail(done.error());
     }
     auto channel = reader->connect();
     if (!channel) return fail(channel.error());

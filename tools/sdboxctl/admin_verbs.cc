@@ -1,6 +1,9 @@
 #include "admin_verbs.hpp"
 
+#include "output_files.hpp"
+
 #include "pki/crl_publisher.hpp"
+#include "store/store_json.hpp"
 
 #include "sdbox/common/bytes.hpp"
 #include "sdbox/common/crypto.hpp"
@@ -16,6 +19,7 @@
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
+#include <tuple>
 
 namespace sdbox::ctl {
 
@@ -33,79 +37,6 @@ bool is_store_failure(const Error& error, StoreFailure failure) {
   return error.category == ErrorCategory::broker && error.code == static_cast<std::int64_t>(failure);
 }
 
-/// Undoes what a verb created when it does not get to the end, so a refusal leaves no files
-/// behind. Actions run in reverse order of registration; `keep()` once everything succeeded.
-class UndoOnFailure {
- public:
-  UndoOnFailure() = default;
-  UndoOnFailure(const UndoOnFailure&) = delete;
-  UndoOnFailure& operator=(const UndoOnFailure&) = delete;
-  ~UndoOnFailure() {
-    if (kept_) return;
-    for (auto action = actions_.rbegin(); action != actions_.rend(); ++action) (*action)();
-  }
-
-  /// `directory` is about to be filled: it must not exist, or be empty. Undoing removes what
-  /// this run put there: the topmost folder it had to create, or the new entries of an empty one.
-  void directory_to_fill(const std::filesystem::path& directory) {
-    const auto absolute = std::filesystem::absolute(directory);
-    if (std::filesystem::exists(absolute)) {
-      actions_.emplace_back([absolute] {
-        std::error_code ignored;
-        for (const auto& entry : std::filesystem::directory_iterator(absolute, ignored)) {
-          std::filesystem::remove_all(entry.path(), ignored);
-        }
-      });
-      return;
-    }
-    auto topmost_new = absolute;
-    while (!std::filesystem::exists(topmost_new.parent_path())) topmost_new = topmost_new.parent_path();
-    actions_.emplace_back([topmost_new] {
-      std::error_code ignored;
-      std::filesystem::remove_all(topmost_new, ignored);
-    });
-  }
-
-  void file_to_create(const std::filesystem::path& file) {
-    actions_.emplace_back([file] {
-      std::error_code ignored;
-      std::filesystem::remove(file, ignored);
-    });
-  }
-
-  void keep() { kept_ = true; }
-
- private:
-  std::vector<std::function<void()>> actions_;
-  bool kept_ = false;
-};
-
-/// Refuses a directory that holds anything: what a verb writes never mixes with older files.
-Status require_empty_or_absent(const std::filesystem::path& directory, std::string_view what) {
-  std::error_code error;
-  if (!std::filesystem::exists(directory, error)) return {};
-  if (!std::filesystem::is_directory(directory, error)) {
-    return store_error(StoreFailure::conflict,
-                       fmt::format("{} {} exists and is not a directory", what, directory.string()));
-  }
-  if (!std::filesystem::is_empty(directory, error)) {
-    return store_error(StoreFailure::conflict,
-                       fmt::format("{} {} is not empty; not writing into it", what, directory.string()));
-  }
-  return {};
-}
-
-Status make_private_directory(const std::filesystem::path& directory) {
-  std::error_code error;
-  if (std::filesystem::exists(directory, error)) return {};
-  std::filesystem::create_directories(directory, error);
-  if (!error) std::filesystem::permissions(directory, std::filesystem::perms::owner_all, error);
-  if (error) {
-    return make_error(ErrorCategory::io, fmt::format("cannot create {}: {}", directory.string(), error.message()));
-  }
-  return {};
-}
-
 Result<std::string> ca_fingerprint(const broker::Pki& pki, Authority authority) {
   auto certificate = crypto::certificate_from_pem_file(pki.ca_certificate(authority));
   if (!certificate) return certificate.error();
@@ -121,49 +52,145 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
   return joined;
 }
 
-/// Columns padded to their widest cell; the last column is never padded.
-void print_table(std::ostream& out, const std::vector<std::string>& headers,
-                 const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths(headers.size());
-  for (std::size_t column = 0; column < headers.size(); ++column) widths[column] = headers[column].size();
-  for (const auto& row : rows) {
-    for (std::size_t column = 0; column < row.size() && column < widths.size(); ++column) {
-      widths[column] = std::max(widths[column], row[column].size());
-    }
-  }
-  auto print_row = [&](const std::vector<std::string>& cells) {
-    std::string line;
-    for (std::size_t column = 0; column < cells.size(); ++column) {
-      line += cells[column];
-      if (column + 1 < cells.size()) line += std::string(widths[column] - cells[column].size() + 2, ' ');
-    }
-    out << line << "\n";
-  };
-  print_row(headers);
-  for (const auto& row : rows) print_row(row);
+std::string text_field(const Json& record, const char* key) {
+  const auto found = record.find(key);
+  return found != record.end() && found->is_string() ? found->get<std::string>() : std::string();
 }
 
-template <class T, class ToJson, class ToRow>
-Status print_listing(std::ostream& out, OutputFormat format, const Result<std::vector<T>>& items,
-                     const std::vector<std::string>& headers, ToJson to_json, ToRow to_row) {
-  if (!items) return items.error();
-  if (format == OutputFormat::json) {
-    Json array = Json::array();
-    for (const auto& item : *items) array.push_back(to_json(item));
-    out << array.dump(2) << "\n";
-    return {};
-  }
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& item : *items) rows.push_back(to_row(item));
-  print_table(out, headers, rows);
-  return {};
-}
-
-std::string with_reason(std::string_view state, const std::string& reason) {
-  return reason.empty() ? std::string(state) : fmt::format("{} ({})", state, reason);
+std::string day_of(std::chrono::system_clock::time_point time) {
+  return broker::format_day(std::chrono::floor<std::chrono::days>(time));
 }
 
 }  // namespace
+
+Error broker_host_only(std::string_view verb, std::string_view why) {
+  return make_error(ErrorCategory::usage,
+                    fmt::format("'{}' runs on the broker host only ({}): run it there with --state, without --broker",
+                                verb, why));
+}
+
+Error needs_broker(std::string_view verb, std::string_view why) {
+  return make_error(ErrorCategory::usage, fmt::format("'{}' needs --broker: {}", verb, why));
+}
+
+namespace confirmation {
+
+std::string site_added(const Json& site) { return fmt::format("site '{}' added\n", text_field(site, "name")); }
+
+std::string box_added(const Json& box, std::chrono::system_clock::time_point not_after,
+                      const std::filesystem::path& bundle_directory) {
+  return fmt::format(
+      "box '{}' added at site '{}': certificate serial {}, valid until {}\n"
+      "bundle in {}: client.crt, client.key (secret: copy it onto the box only), broker-ca.crt\n",
+      text_field(box, "name"), text_field(box, "site"), text_field(box, "certificate_serial"), day_of(not_after),
+      bundle_directory.string());
+}
+
+std::string user_added(const Json& user) {
+  return fmt::format("user '{}' ({}) added\n", text_field(user, "login"), text_field(user, "full_name"));
+}
+
+std::string card_issued(const Json& card, const std::string& full_name, std::chrono::system_clock::time_point not_after) {
+  return fmt::format("card issued to '{}' ({}): certificate serial {}, valid until {}\n", text_field(card, "user"),
+                     full_name, text_field(card, "certificate_serial"), day_of(not_after));
+}
+
+std::string card_state_changed(const Json& card) {
+  return fmt::format("card {} of '{}' is now {}\n", text_field(card, "certificate_serial"), text_field(card, "user"),
+                     text_field(card, "state"));
+}
+
+std::string project_added(const Json& project) {
+  return fmt::format("project '{}' ({}) added\n", text_field(project, "name"), text_field(project, "title"));
+}
+
+std::string member_added(const Json& membership) {
+  return fmt::format("'{}' is a member of '{}' from {} until {} (both days included)\n", text_field(membership, "user"),
+                     text_field(membership, "project"), text_field(membership, "from"), text_field(membership, "until"));
+}
+
+std::string member_ended(const Json& membership) {
+  return fmt::format("membership {} of '{}' in '{}' ended\n", membership.value("id", std::int64_t{0}),
+                     text_field(membership, "user"), text_field(membership, "project"));
+}
+
+std::string desktop_set(const Json& desktop) {
+  return fmt::format("desktop of '{}': {}:{}{}\n", text_field(desktop, "project"), text_field(desktop, "host"),
+                     desktop.value("port", 0),
+                     text_field(desktop, "certificate_sha256").empty() ? " (any certificate)" : " (certificate pinned)");
+}
+
+std::string desktop_account_set(const Json& account) {
+  return fmt::format("desktop account of '{}' on '{}': {}\n", text_field(account, "user"), text_field(account, "project"),
+                     text_field(account, "login"));
+}
+
+}  // namespace confirmation
+
+Result<std::string> only_card_of(const std::string& login, const Json& cards) {
+  std::vector<std::string> candidates;
+  for (const auto& card : cards) {
+    if (text_field(card, "user") == login && text_field(card, "state") != broker::to_string(broker::CardState::revoked)) {
+      candidates.push_back(text_field(card, "certificate_serial"));
+    }
+  }
+  if (candidates.empty()) {
+    return store_error(StoreFailure::not_found, fmt::format("user '{}' has no card that is not revoked", login));
+  }
+  if (candidates.size() > 1) {
+    return store_error(StoreFailure::conflict,
+                       fmt::format("user '{}' has {} cards that are not revoked ({}): choose one with --serial", login,
+                                   candidates.size(), join(candidates, ", ")));
+  }
+  return candidates.front();
+}
+
+Result<std::string> normalise_certificate_sha256(const std::string& text) {
+  if (text.empty()) return std::string();
+  Bytes digest;
+  if (!from_hex(text, digest) || digest.size() != 32) {
+    return make_error(ErrorCategory::usage, "--certificate-sha256 is not a SHA-256 in hex (64 digits, colons allowed)");
+  }
+  return to_hex(digest);
+}
+
+Result<CardProfile> card_profile_for(const std::string& holder_name, AdminActions::CardIssue& issue,
+                                     const SecretReader& read_secret) {
+  CardProfile profile;
+  profile.holder_name = holder_name;
+  profile.current_pin = issue.current_pin;
+  profile.current_puk = issue.current_puk;
+  profile.management_key = issue.management_key;
+  profile.validity = issue.validity;
+  for (auto [given, wanted, prompt] : {std::tuple{&issue.new_pin, &profile.new_pin, "new PIN: "},
+                                       std::tuple{&issue.new_puk, &profile.new_puk, "new PUK: "}}) {
+    if (!given->empty()) {
+      *wanted = *given;
+      secure_wipe(*given);
+      continue;
+    }
+    auto asked = read_secret(prompt);
+    if (!asked) {
+      secure_wipe(profile.new_pin);
+      return asked.error();
+    }
+    *wanted = std::move(*asked);
+  }
+  return profile;
+}
+
+Result<std::string> read_password_file(const std::filesystem::path& password_file) {
+  std::string secret;
+  if (password_file == "-") {
+    std::getline(std::cin, secret);
+  } else {
+    std::ifstream in(password_file);
+    if (!in) return make_error(ErrorCategory::usage, "cannot read --password-file " + password_file.string());
+    std::getline(in, secret);
+  }
+  if (secret.empty()) return make_error(ErrorCategory::usage, "the desktop password is empty");
+  return secret;
+}
 
 int exit_status_for(const Error& error) {
   switch (error.category) {
@@ -269,22 +296,27 @@ AdminVerbs::AdminVerbs(Config config)
       actor_(std::move(config.actor)),
       out_(*config.out) {}
 
+namespace {
+
+/// A store listing printed through the shared printer, from the records' JSON form.
+template <class Record>
+Status print_records(std::ostream& out, OutputFormat format, const Result<std::vector<Record>>& records,
+                     const Columns& columns) {
+  if (!records) return records.error();
+  return print_listing(out, format, broker::to_json_array(*records), columns);
+}
+
+}  // namespace
+
 Status AdminVerbs::add_site(const std::string& name) {
   auto added = store_.add_site(name, actor_);
   if (!added) return added.error();
-  out_ << "site '" << added->name << "' added\n";
+  out_ << confirmation::site_added(broker::to_json(*added));
   return {};
 }
 
 Status AdminVerbs::list_sites(OutputFormat format) {
-  return print_listing(
-      out_, format, store_.sites(), {"NAME", "CREATED"},
-      [](const broker::Site& site) {
-        return Json{{"id", site.id}, {"name", site.name}, {"created_at", broker::format_time(site.created_at)}};
-      },
-      [](const broker::Site& site) {
-        return std::vector<std::string>{site.name, broker::format_time(site.created_at)};
-      });
+  return print_records(out_, format, store_.sites(), columns::sites());
 }
 
 Status AdminVerbs::add_box(const NewBox& box) {
@@ -314,31 +346,12 @@ Status AdminVerbs::add_box(const NewBox& box) {
   auto added = store_.add_box(record, actor_);
   if (!added) return added.error();
   undo.keep();
-  out_ << "box '" << added->name << "' added at site '" << added->site << "': certificate serial "
-       << added->certificate_serial << ", valid until "
-       << broker::format_day(std::chrono::floor<std::chrono::days>(bundle->not_after)) << "\n"
-       << "bundle in " << bundle->directory.string()
-       << ": client.crt, client.key (secret: copy it onto the box only), broker-ca.crt\n";
+  out_ << confirmation::box_added(broker::to_json(*added), bundle->not_after, bundle->directory);
   return {};
 }
 
 Status AdminVerbs::list_boxes(OutputFormat format) {
-  return print_listing(
-      out_, format, store_.boxes(), {"NAME", "SITE", "STATE", "CERTIFICATE SERIAL", "CREATED"},
-      [](const broker::Box& box) {
-        return Json{{"id", box.id},
-                    {"name", box.name},
-                    {"site", box.site},
-                    {"certificate_serial", box.certificate_serial},
-                    {"certificate_sha256", box.certificate_sha256},
-                    {"state", broker::to_string(box.state)},
-                    {"state_reason", box.state_reason},
-                    {"created_at", broker::format_time(box.created_at)}};
-      },
-      [](const broker::Box& box) {
-        return std::vector<std::string>{box.name, box.site, with_reason(broker::to_string(box.state), box.state_reason),
-                                        box.certificate_serial, broker::format_time(box.created_at)};
-      });
+  return print_records(out_, format, store_.boxes(), columns::boxes());
 }
 
 Result<std::size_t> AdminVerbs::rewrite_crl(Authority authority) {
@@ -370,50 +383,26 @@ Status AdminVerbs::add_user(const std::string& login, const std::string& full_na
   user.full_name = full_name;
   auto added = store_.add_user(user, actor_);
   if (!added) return added.error();
-  out_ << "user '" << added->login << "' (" << added->full_name << ") added\n";
+  out_ << confirmation::user_added(broker::to_json(*added));
   return {};
 }
 
 Status AdminVerbs::list_users(OutputFormat format) {
-  return print_listing(
-      out_, format, store_.users(), {"LOGIN", "NAME", "STATE", "CREATED"},
-      [](const broker::User& user) {
-        return Json{{"id", user.id},
-                    {"login", user.login},
-                    {"full_name", user.full_name},
-                    {"state", broker::to_string(user.state)},
-                    {"created_at", broker::format_time(user.created_at)}};
-      },
-      [](const broker::User& user) {
-        return std::vector<std::string>{user.login, user.full_name, std::string(broker::to_string(user.state)),
-                                        broker::format_time(user.created_at)};
-      });
+  return print_records(out_, format, store_.users(), columns::users());
 }
 
 Status AdminVerbs::issue_card(CardIssue issue, const CardPersonaliser& personalise, const SecretReader& read_secret) {
-  // The user first: a card personalised for nobody would be wasted (and its PIN set for nothing).
+  // The user and the CA first: a card personalised for nobody would be wasted (and its PIN set
+  // for nothing).
   auto user = store_.user(issue.login);
   if (!user) return user.error();
-  CardProfile profile;
-  profile.holder_name = user->full_name;
-  profile.current_pin = issue.current_pin;
-  profile.current_puk = issue.current_puk;
-  profile.management_key = issue.management_key;
-  profile.validity = issue.validity;
-  for (auto [given, wanted, prompt] : {std::tuple{&issue.new_pin, &profile.new_pin, "new PIN: "},
-                                       std::tuple{&issue.new_puk, &profile.new_puk, "new PUK: "}}) {
-    if (!given->empty()) {
-      *wanted = *given;
-      secure_wipe(*given);
-      continue;
-    }
-    auto asked = read_secret(prompt);
-    if (!asked) return asked.error();
-    *wanted = std::move(*asked);
-  }
-  auto personalised = personalise(issue.reader_prefix, CaDirectory{pki_.ca_directory(Authority::users)}, profile);
-  secure_wipe(profile.new_pin);
-  secure_wipe(profile.new_puk);
+  auto issuer = issuer_from_ca(CaDirectory{pki_.ca_directory(Authority::users)});
+  if (!issuer) return issuer.error();
+  auto profile = card_profile_for(user->full_name, issue, read_secret);
+  if (!profile) return profile.error();
+  auto personalised = personalise(issue.reader_prefix, *issuer, *profile);
+  secure_wipe(profile->new_pin);
+  secure_wipe(profile->new_puk);
   if (!personalised) return personalised.error();
 
   auto certificate = crypto::certificate_from_der(personalised->certificate_der);
@@ -434,29 +423,13 @@ Status AdminVerbs::issue_card(CardIssue issue, const CardPersonaliser& personali
                                   card.certificate_serial, describe_for_admin(added.error())),
                       added.error().code);
   }
-  out_ << "card issued to '" << added->user << "' (" << user->full_name << "): certificate serial "
-       << added->certificate_serial << ", valid until "
-       << broker::format_day(std::chrono::floor<std::chrono::days>(crypto::certificate_not_after(**certificate)))
-       << "\n";
+  out_ << confirmation::card_issued(broker::to_json(*added), user->full_name,
+                                    crypto::certificate_not_after(**certificate));
   return {};
 }
 
 Status AdminVerbs::list_cards(OutputFormat format) {
-  return print_listing(
-      out_, format, store_.cards(), {"USER", "STATE", "CERTIFICATE SERIAL", "ENROLLED"},
-      [](const broker::Card& card) {
-        return Json{{"id", card.id},
-                    {"user", card.user},
-                    {"certificate_serial", card.certificate_serial},
-                    {"certificate_sha256", card.certificate_sha256},
-                    {"state", broker::to_string(card.state)},
-                    {"state_reason", card.state_reason},
-                    {"enrolled_at", broker::format_time(card.enrolled_at)}};
-      },
-      [](const broker::Card& card) {
-        return std::vector<std::string>{card.user, with_reason(broker::to_string(card.state), card.state_reason),
-                                        card.certificate_serial, broker::format_time(card.enrolled_at)};
-      });
+  return print_records(out_, format, store_.cards(), columns::cards());
 }
 
 Result<std::string> AdminVerbs::chosen_card_serial(const CardChoice& choice) {
@@ -473,21 +446,7 @@ Result<std::string> AdminVerbs::chosen_card_serial(const CardChoice& choice) {
   if (auto user = store_.user(choice.login); !user) return user.error();
   auto cards = store_.cards();
   if (!cards) return cards.error();
-  std::vector<std::string> candidates;
-  for (const auto& card : *cards) {
-    if (card.user == choice.login && card.state != broker::CardState::revoked) {
-      candidates.push_back(card.certificate_serial);
-    }
-  }
-  if (candidates.empty()) {
-    return store_error(StoreFailure::not_found, fmt::format("user '{}' has no card that is not revoked", choice.login));
-  }
-  if (candidates.size() > 1) {
-    return store_error(StoreFailure::conflict,
-                       fmt::format("user '{}' has {} cards that are not revoked ({}): choose one with --serial",
-                                   choice.login, candidates.size(), join(candidates, ", ")));
-  }
-  return candidates.front();
+  return only_card_of(choice.login, broker::to_json_array(*cards));
 }
 
 Status AdminVerbs::set_card_state(const CardChoice& choice, broker::CardState state, const std::string& reason) {
@@ -495,8 +454,7 @@ Status AdminVerbs::set_card_state(const CardChoice& choice, broker::CardState st
   if (!serial) return serial.error();
   auto changed = store_.set_card_state(*serial, state, reason, actor_);
   if (!changed) return changed.error();
-  out_ << "card " << changed->certificate_serial << " of '" << changed->user << "' is now "
-       << broker::to_string(changed->state) << "\n";
+  out_ << confirmation::card_state_changed(broker::to_json(*changed));
   if (state != broker::CardState::revoked) return {};
   // Suspension lives only in the store (it is reversible); revocation also goes to the CRL so
   // every verifier of the users CA refuses the certificate, not only this broker.
@@ -518,17 +476,12 @@ Status AdminVerbs::add_project(const std::string& name, const std::string& title
   project.title = title;
   auto added = store_.add_project(project, actor_);
   if (!added) return added.error();
-  out_ << "project '" << added->name << "' (" << added->title << ") added\n";
+  out_ << confirmation::project_added(broker::to_json(*added));
   return {};
 }
 
 Status AdminVerbs::list_projects(OutputFormat format) {
-  return print_listing(
-      out_, format, store_.projects(), {"NAME", "TITLE"},
-      [](const broker::Project& project) {
-        return Json{{"id", project.id}, {"name", project.name}, {"title", project.title}};
-      },
-      [](const broker::Project& project) { return std::vector<std::string>{project.name, project.title}; });
+  return print_records(out_, format, store_.projects(), columns::projects());
 }
 
 Status AdminVerbs::add_member(const std::string& login, const std::string& project, const std::string& from,
@@ -544,33 +497,18 @@ Status AdminVerbs::add_member(const std::string& login, const std::string& proje
   membership.until = *last_day;
   auto added = store_.add_membership(membership, actor_);
   if (!added) return added.error();
-  out_ << "'" << added->user << "' is a member of '" << added->project << "' from " << broker::format_day(added->from)
-       << " until " << broker::format_day(added->until) << " (both days included)\n";
+  out_ << confirmation::member_added(broker::to_json(*added));
   return {};
 }
 
 Status AdminVerbs::list_members(OutputFormat format) {
-  return print_listing(
-      out_, format, store_.memberships(), {"ID", "USER", "PROJECT", "FROM", "UNTIL", "ENDED"},
-      [](const broker::Membership& membership) {
-        return Json{{"id", membership.id},
-                    {"user", membership.user},
-                    {"project", membership.project},
-                    {"from", broker::format_day(membership.from)},
-                    {"until", broker::format_day(membership.until)},
-                    {"ended", membership.ended_at.has_value()}};
-      },
-      [](const broker::Membership& membership) {
-        return std::vector<std::string>{std::to_string(membership.id), membership.user, membership.project,
-                                        broker::format_day(membership.from), broker::format_day(membership.until),
-                                        membership.ended_at ? broker::format_time(*membership.ended_at) : "-"};
-      });
+  return print_records(out_, format, store_.memberships(), columns::memberships());
 }
 
 Status AdminVerbs::end_member(std::int64_t id, const std::string& reason) {
   auto ended = store_.end_membership(id, reason, actor_);
   if (!ended) return ended.error();
-  out_ << "membership " << ended->id << " of '" << ended->user << "' in '" << ended->project << "' ended\n";
+  out_ << confirmation::member_ended(broker::to_json(*ended));
   return {};
 }
 
@@ -595,27 +533,13 @@ Status AdminVerbs::add_staff(const NewStaff& staff) {
   if (!added) return added.error();
   undo.keep();
   out_ << "staff '" << added->name << "' added as " << broker::to_string(added->role) << ": certificate serial "
-       << added->certificate_serial << ", valid until "
-       << broker::format_day(std::chrono::floor<std::chrono::days>(bundle->not_after)) << "\n"
+       << added->certificate_serial << ", valid until " << day_of(bundle->not_after) << "\n"
        << "bundle in " << bundle->directory.string() << " (client.crt, client.key, broker-ca.crt): give it to them only\n";
   return {};
 }
 
 Status AdminVerbs::list_staff(OutputFormat format) {
-  return print_listing(
-      out_, format, store_.staff(), {"NAME", "ROLE", "STATE", "SERIAL", "ADDED"},
-      [](const broker::StaffMember& member) {
-        return Json{{"name", member.name},
-                    {"role", broker::to_string(member.role)},
-                    {"state", broker::to_string(member.state)},
-                    {"certificate_serial", member.certificate_serial},
-                    {"created_at", broker::format_time(member.created_at)}};
-      },
-      [](const broker::StaffMember& member) {
-        return std::vector<std::string>{member.name, std::string(broker::to_string(member.role)),
-                                        std::string(broker::to_string(member.state)), member.certificate_serial,
-                                        broker::format_time(member.created_at)};
-      });
+  return print_records(out_, format, store_.staff(), columns::staff());
 }
 
 Status AdminVerbs::revoke_staff(const std::string& name, const std::string& reason) {
@@ -629,113 +553,47 @@ Status AdminVerbs::set_desktop(const std::string& project, const std::string& ho
                                const std::string& certificate_sha256, const std::string& logoff_endpoint) {
   if (host.empty()) return make_error(ErrorCategory::usage, "the desktop needs a host");
   if (port == 0) return make_error(ErrorCategory::usage, "the desktop's port must be between 1 and 65535");
-  Bytes digest;
-  if (!certificate_sha256.empty() && (!from_hex(certificate_sha256, digest) || digest.size() != 32)) {
-    return make_error(ErrorCategory::usage, "--certificate-sha256 is not a SHA-256 in hex (64 digits, colons allowed)");
-  }
-  auto set = store_.set_desktop(broker::Desktop{project, host, port, digest.empty() ? "" : to_hex(digest), logoff_endpoint}, actor_);
+  auto pinned = normalise_certificate_sha256(certificate_sha256);
+  if (!pinned) return pinned.error();
+  auto set = store_.set_desktop(broker::Desktop{project, host, port, *pinned, logoff_endpoint}, actor_);
   if (!set) return set.error();
-  out_ << "desktop of '" << set->project << "': " << set->host << ":" << set->port
-       << (set->certificate_sha256.empty() ? " (any certificate)" : " (certificate pinned)") << "\n";
+  out_ << confirmation::desktop_set(broker::to_json(*set));
   return {};
 }
 
 Status AdminVerbs::set_desktop_account(const std::string& project, const std::string& user, const std::string& login,
                                        const std::filesystem::path& password_file) {
-  std::string secret;
-  if (password_file == "-") {
-    std::getline(std::cin, secret);
-  } else {
-    std::ifstream in(password_file);
-    if (!in) return make_error(ErrorCategory::usage, "cannot read --password-file " + password_file.string());
-    std::getline(in, secret);
-  }
-  if (secret.empty()) return make_error(ErrorCategory::usage, "the desktop password is empty");
-  auto set = store_.set_desktop_account({project, user, login.empty() ? user : login, secret}, actor_);
+  auto secret = read_password_file(password_file);
+  if (!secret) return secret.error();
+  auto set = store_.set_desktop_account({project, user, login.empty() ? user : login, *secret}, actor_);
+  secure_wipe(*secret);
   if (!set) return set.error();
-  out_ << "desktop account of '" << set->user << "' on '" << set->project << "': " << set->login << "\n";
+  out_ << confirmation::desktop_account_set(Json{{"project", set->project}, {"user", set->user}, {"login", set->login}});
   return {};
 }
 
 Status AdminVerbs::list_desktops(OutputFormat format) {
-  return print_listing(
-      out_, format, store_.desktops(), {"PROJECT", "HOST", "PORT", "CERTIFICATE SHA-256"},
-      [](const broker::Desktop& desktop) {
-        return Json{{"project", desktop.project},
-                    {"host", desktop.host},
-                    {"port", desktop.port},
-                    {"certificate_sha256", desktop.certificate_sha256},
-                    {"logoff_endpoint", desktop.logoff_endpoint}};
-      },
-      [](const broker::Desktop& desktop) {
-        return std::vector<std::string>{desktop.project, desktop.host, std::to_string(desktop.port),
-                                        desktop.certificate_sha256.empty() ? "any" : desktop.certificate_sha256};
-      });
+  return print_records(out_, format, store_.desktops(), columns::desktops());
 }
 
 Status AdminVerbs::list_sessions(OutputFormat format) {
-  return print_listing(
-      out_, format, store_.sessions(), {"ID", "USER", "BOX", "PROJECT", "STATE", "STARTED", "ENDED"},
-      [](const broker::Session& session) {
-        return Json{{"id", session.id},
-                    {"user", session.user},
-                    {"box", session.box},
-                    {"project", session.project},
-                    {"state", broker::to_string(session.state)},
-                    {"started_at", broker::format_time(session.started_at)},
-                    {"ended_at", session.ended_at ? Json(broker::format_time(*session.ended_at)) : Json(nullptr)}};
-      },
-      [](const broker::Session& session) {
-        return std::vector<std::string>{std::to_string(session.id),
-                                        session.user,
-                                        session.box,
-                                        session.project,
-                                        std::string(broker::to_string(session.state)),
-                                        broker::format_time(session.started_at),
-                                        session.ended_at ? broker::format_time(*session.ended_at) : "-"};
-      });
+  return print_records(out_, format, store_.sessions(), columns::sessions());
 }
 
+Status AdminVerbs::end_session(std::int64_t /*id*/, const std::string& /*reason*/) {
+  return needs_broker("session end", only_here::logoff);
+}
+
+Status AdminVerbs::list_alerts(OutputFormat /*format*/) { return needs_broker("alert list", only_here::alerts); }
+
 Status AdminVerbs::list_audit(const broker::AuditQuery& query, OutputFormat format) {
-  return print_listing(
-      out_, format, store_.audit_records(query), {"SEQ", "AT", "ACTOR", "ACTION", "OUTCOME", "DETAILS"},
-      [](const broker::AuditRecord& record) {
-        return Json{{"sequence", record.sequence},
-                    {"at", broker::format_time(record.at)},
-                    {"actor", record.event.actor},
-                    {"action", record.event.action},
-                    {"outcome", record.event.outcome},
-                    {"details", record.event.details},
-                    {"previous_hash", record.previous_hash},
-                    {"hash", record.hash}};
-      },
-      [](const broker::AuditRecord& record) {
-        return std::vector<std::string>{std::to_string(record.sequence),
-                                        broker::format_time(record.at),
-                                        record.event.actor,
-                                        record.event.action,
-                                        record.event.outcome,
-                                        record.event.details.dump(-1, ' ', false, Json::error_handler_t::replace)};
-      });
+  return print_records(out_, format, store_.audit_records(query), columns::audit());
 }
 
 Result<bool> AdminVerbs::verify_audit(OutputFormat format) {
   auto verdict = store_.verify_audit();
   if (!verdict) return verdict.error();
-  if (format == OutputFormat::json) {
-    out_ << Json{{"intact", verdict->intact()},
-                 {"records", verdict->records},
-                 {"head", verdict->head_hash},
-                 {"problems", verdict->problems}}
-                .dump(2)
-         << "\n";
-  } else if (verdict->intact()) {
-    out_ << "audit chain intact: " << verdict->records << " records, head " << verdict->head_hash << "\n";
-  } else {
-    out_ << "audit chain BROKEN: " << verdict->records << " records, " << verdict->problems.size() << " problem(s)\n";
-    for (const auto& problem : verdict->problems) out_ << "  " << problem << "\n";
-  }
-  return verdict->intact();
+  return print_audit_verdict(out_, format, broker::to_json(*verdict));
 }
 
 Status AdminVerbs::refresh_crls() {

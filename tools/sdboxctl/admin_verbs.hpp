@@ -1,9 +1,11 @@
 #pragma once
-// The admin verbs of sdboxctl: provisioning the broker's state (its store and its PKI) on the
-// broker host. The verbs see the Store role and plain functions for the card reader and the
-// terminal; only main builds the concrete SQLite store, PC/SC reader and clock.
+// The admin verbs of sdboxctl: provisioning the broker's state (its store and its PKI), on the
+// broker host (AdminVerbs) or through the broker's admin API (RemoteAdminVerbs). The verbs see
+// the Store role and plain functions for the card reader and the terminal; only main builds the
+// concrete SQLite store, PC/SC reader, API client and clock.
 
 #include "card_personalisation.hpp"
+#include "listing.hpp"
 
 #include "pki/pki.hpp"
 #include "store/store.hpp"
@@ -12,7 +14,10 @@
 #include "sdbox/common/clock.hpp"
 #include "sdbox/common/result.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -39,7 +44,8 @@ inline constexpr int ok = 0;
 inline constexpr int refused = 1;
 /// The command line is wrong: unknown verb or option, a missing option, a malformed value.
 inline constexpr int usage = 2;
-/// The machine failed: state directory, store, PKI files, card reader, OpenSSL.
+/// The machine failed: state directory, store, PKI files, card reader, OpenSSL, the broker
+/// unreachable or failing.
 inline constexpr int failed = 3;
 }  // namespace exit_status
 
@@ -52,15 +58,13 @@ std::string describe_for_admin(const Error& error);
 /// "local:<login name>" of the user running sdboxctl: who the audit trail names for a change.
 std::string local_actor();
 
-/// How a listing is printed: aligned columns for people, one JSON array for scripts.
-enum class OutputFormat { text, json };
-
 /// Opens the store file; `create` false refuses a file that does not exist yet.
 using StoreOpener =
     std::function<Result<std::unique_ptr<broker::Store>>(const std::filesystem::path& file, bool create)>;
-/// Personalises the card in the first reader whose name starts with `reader_prefix`.
-using CardPersonaliser = std::function<Result<PersonalisedCard>(const std::string& reader_prefix,
-                                                                const CaDirectory& ca, const CardProfile& profile)>;
+/// Personalises the card in the first reader whose name starts with `reader_prefix`, with the
+/// certificate from `issue`.
+using CardPersonaliser = std::function<Result<PersonalisedCard>(
+    const std::string& reader_prefix, const CertificateIssuer& issue, const CardProfile& profile)>;
 /// Asks for a secret (a PIN) without echo.
 using SecretReader = std::function<Result<std::string>(std::string_view prompt)>;
 
@@ -76,23 +80,30 @@ struct PkiInitConfig {
 };
 Status init_pki(const PkiInitConfig& config, const std::vector<std::string>& server_names);
 
-/// Every other admin verb, on a store and PKI that exist. A verb checks what it can before it
-/// changes anything; the store writes each change with its audit record atomically, and files a
-/// verb creates are removed again when it fails.
-class AdminVerbs {
- public:
-  struct Config {
-    broker::Store* store = nullptr;  ///< required
-    std::filesystem::path pki_directory;
-    const Clock* clock = nullptr;    ///< required
-    std::string actor;               ///< "local:alice"
-    std::ostream* out = nullptr;     ///< required: what the verbs print
-  };
-  /// Missing dependencies are a bug (throws std::invalid_argument).
-  static AdminVerbs create(Config config);
+/// Why a verb runs in one place only: sdboxctl refuses it elsewhere with this reason.
+namespace only_here {
+inline constexpr std::string_view ca_keys = "it handles the CAs' keys";
+inline constexpr std::string_view staff = "members of staff are managed beside the staff CA";
+inline constexpr std::string_view logoff = "the broker logs the desktop session off";
+inline constexpr std::string_view alerts = "alerts are kept by the running broker";
+}  // namespace only_here
+/// The usage error of a verb that runs on the broker host only (`--state`, not `--broker`).
+Error broker_host_only(std::string_view verb, std::string_view why);
+/// The usage error of a verb that runs through the broker's admin API only (`--broker`).
+Error needs_broker(std::string_view verb, std::string_view why);
 
-  Status add_site(const std::string& name);
-  Status list_sites(OutputFormat format);
+/// The admin verbs the command line calls, whether on the state directory of the broker host
+/// (`AdminVerbs`) or through the broker's admin API (`RemoteAdminVerbs`). Both print the same:
+/// listings from the records' JSON form with the same columns (see listing.hpp), the same line
+/// after each change, and refusals that map to the same exit statuses. A verb checks what it can
+/// before it changes anything. A verb that cannot run where the implementation works refuses
+/// with `broker_host_only` or `needs_broker`.
+class AdminActions {
+ public:
+  virtual ~AdminActions() = default;
+
+  virtual Status add_site(const std::string& name) = 0;
+  virtual Status list_sites(OutputFormat format) = 0;
 
   struct NewBox {
     std::string name;
@@ -100,15 +111,16 @@ class AdminVerbs {
     std::filesystem::path bundle_directory;  ///< must not exist, or be empty
     std::chrono::hours validity{24 * 825};
   };
-  /// Issues the box's device certificate (CN = box name) from the boxes CA into
-  /// `bundle_directory` and registers the box.
-  Status add_box(const NewBox& box);
-  Status list_boxes(OutputFormat format);
-  /// Revokes the box in the store, then rewrites boxes.crl with every revoked box.
-  Status revoke_box(const std::string& name, const std::string& reason);
+  /// Issues the box's device certificate (CN = box name) from the boxes CA, writes it with its
+  /// key and the broker's CA into `bundle_directory`, and registers the box. The bundle is
+  /// removed again when the box is not registered.
+  virtual Status add_box(const NewBox& box) = 0;
+  virtual Status list_boxes(OutputFormat format) = 0;
+  /// Final: the box is refused from now on and boxes.crl is rewritten.
+  virtual Status revoke_box(const std::string& name, const std::string& reason) = 0;
 
-  Status add_user(const std::string& login, const std::string& full_name);
-  Status list_users(OutputFormat format);
+  virtual Status add_user(const std::string& login, const std::string& full_name) = 0;
+  virtual Status list_users(OutputFormat format) = 0;
 
   struct CardIssue {
     std::string login;
@@ -120,10 +132,11 @@ class AdminVerbs {
     std::string reader_prefix;
     std::chrono::hours validity{24 * 365 * 4};
   };
-  /// Personalises the card in the reader from the users CA for an existing user (the holder
-  /// name is the user's full name) and registers its certificate.
-  Status issue_card(CardIssue issue, const CardPersonaliser& personalise, const SecretReader& read_secret);
-  Status list_cards(OutputFormat format);
+  /// Personalises the card in the reader for an existing user (checked before the card is
+  /// touched; the holder name is the user's full name), with a certificate from the users CA,
+  /// and registers it.
+  virtual Status issue_card(CardIssue issue, const CardPersonaliser& personalise, const SecretReader& read_secret) = 0;
+  virtual Status list_cards(OutputFormat format) = 0;
 
   /// Which card: by certificate serial, or the user's only card that is not revoked.
   struct CardChoice {
@@ -131,27 +144,31 @@ class AdminVerbs {
     std::string login;
   };
   /// active <-> suspended, or revoked (final, and users.crl is rewritten).
-  Status set_card_state(const CardChoice& choice, broker::CardState state, const std::string& reason);
+  virtual Status set_card_state(const CardChoice& choice, broker::CardState state, const std::string& reason) = 0;
 
-  Status add_project(const std::string& name, const std::string& title);
-  Status list_projects(OutputFormat format);
+  virtual Status add_project(const std::string& name, const std::string& title) = 0;
+  virtual Status list_projects(OutputFormat format) = 0;
 
   /// `from` and `until` as YYYY-MM-DD, both days included.
-  Status add_member(const std::string& login, const std::string& project, const std::string& from,
-                    const std::string& until);
-  Status list_members(OutputFormat format);
-
-  Status set_desktop(const std::string& project, const std::string& host, std::uint16_t port,
-                     const std::string& certificate_sha256, const std::string& logoff_endpoint);
-  /// `password_file`: its first line is the secret; "-" reads standard input.
-  Status set_desktop_account(const std::string& project, const std::string& user, const std::string& login,
-                             const std::filesystem::path& password_file);
-  Status list_desktops(OutputFormat format);
-
-  Status list_sessions(OutputFormat format);
-
+  virtual Status add_member(const std::string& login, const std::string& project, const std::string& from,
+                            const std::string& until) = 0;
+  virtual Status list_members(OutputFormat format) = 0;
   /// Ends a membership now (final): the broker ends the member's live views of the project.
-  Status end_member(std::int64_t id, const std::string& reason);
+  virtual Status end_member(std::int64_t id, const std::string& reason) = 0;
+
+  virtual Status set_desktop(const std::string& project, const std::string& host, std::uint16_t port,
+                             const std::string& certificate_sha256, const std::string& logoff_endpoint) = 0;
+  /// `password_file`: its first line is the secret; "-" reads standard input.
+  virtual Status set_desktop_account(const std::string& project, const std::string& user, const std::string& login,
+                                     const std::filesystem::path& password_file) = 0;
+  virtual Status list_desktops(OutputFormat format) = 0;
+
+  /// Locally the store's sessions (active and ended); through the API the live ones.
+  virtual Status list_sessions(OutputFormat format) = 0;
+  /// Ends a live session: its view closes and the desktop session is logged off (API only).
+  virtual Status end_session(std::int64_t id, const std::string& reason) = 0;
+  /// The broker's current alerts (API only).
+  virtual Status list_alerts(OutputFormat format) = 0;
 
   struct NewStaff {
     std::string name;
@@ -160,19 +177,65 @@ class AdminVerbs {
     std::chrono::hours validity{24 * 365};
   };
   /// Issues a staff client certificate (CN = name) from the staff CA into `bundle_directory`
-  /// and registers the member with their role: what opens the admin API.
-  Status add_staff(const NewStaff& staff);
-  Status list_staff(OutputFormat format);
-  /// Final: the certificate opens nothing from its next request on.
-  Status revoke_staff(const std::string& name, const std::string& reason);
+  /// and registers the member with their role: what opens the admin API (broker host only).
+  virtual Status add_staff(const NewStaff& staff) = 0;
+  virtual Status list_staff(OutputFormat format) = 0;
+  /// Final: the certificate opens nothing from its next request on (broker host only).
+  virtual Status revoke_staff(const std::string& name, const std::string& reason) = 0;
 
-  Status list_audit(const broker::AuditQuery& query, OutputFormat format);
+  virtual Status list_audit(const broker::AuditQuery& query, OutputFormat format) = 0;
   /// Prints the verdict; true when the chain is intact.
-  Result<bool> verify_audit(OutputFormat format);
+  virtual Result<bool> verify_audit(OutputFormat format) = 0;
 
   /// Rewrites boxes.crl and users.crl from the store: CRLs expire (30 days), and this repairs a
-  /// revocation whose CRL could not be written.
-  Status refresh_crls();
+  /// revocation whose CRL could not be written (broker host only).
+  virtual Status refresh_crls() = 0;
+};
+
+/// The admin verbs on the broker host: a store and a PKI that exist. The store writes each
+/// change with its audit record atomically.
+class AdminVerbs final : public AdminActions {
+ public:
+  struct Config {
+    broker::Store* store = nullptr;  ///< required
+    std::filesystem::path pki_directory;
+    const Clock* clock = nullptr;    ///< required
+    std::string actor;               ///< "local:alice"
+    std::ostream* out = nullptr;     ///< required: what the verbs print
+  };
+  /// Missing dependencies are a bug (throws std::invalid_argument).
+  static AdminVerbs create(Config config);
+
+  Status add_site(const std::string& name) override;
+  Status list_sites(OutputFormat format) override;
+  Status add_box(const NewBox& box) override;
+  Status list_boxes(OutputFormat format) override;
+  Status revoke_box(const std::string& name, const std::string& reason) override;
+  Status add_user(const std::string& login, const std::string& full_name) override;
+  Status list_users(OutputFormat format) override;
+  Status issue_card(CardIssue issue, const CardPersonaliser& personalise, const SecretReader& read_secret) override;
+  Status list_cards(OutputFormat format) override;
+  Status set_card_state(const CardChoice& choice, broker::CardState state, const std::string& reason) override;
+  Status add_project(const std::string& name, const std::string& title) override;
+  Status list_projects(OutputFormat format) override;
+  Status add_member(const std::string& login, const std::string& project, const std::string& from,
+                    const std::string& until) override;
+  Status list_members(OutputFormat format) override;
+  Status end_member(std::int64_t id, const std::string& reason) override;
+  Status set_desktop(const std::string& project, const std::string& host, std::uint16_t port,
+                     const std::string& certificate_sha256, const std::string& logoff_endpoint) override;
+  Status set_desktop_account(const std::string& project, const std::string& user, const std::string& login,
+                             const std::filesystem::path& password_file) override;
+  Status list_desktops(OutputFormat format) override;
+  Status list_sessions(OutputFormat format) override;
+  Status end_session(std::int64_t id, const std::string& reason) override;
+  Status list_alerts(OutputFormat format) override;
+  Status add_staff(const NewStaff& staff) override;
+  Status list_staff(OutputFormat format) override;
+  Status revoke_staff(const std::string& name, const std::string& reason) override;
+  Status list_audit(const broker::AuditQuery& query, OutputFormat format) override;
+  Result<bool> verify_audit(OutputFormat format) override;
+  Status refresh_crls() override;
 
  private:
   explicit AdminVerbs(Config config);
@@ -185,6 +248,38 @@ class AdminVerbs {
   std::string actor_;
   std::ostream& out_;
 };
+
+/// What a change prints, from the changed record's JSON form (`broker::to_json`, which the API
+/// answers with too): the same lines locally and through the API.
+namespace confirmation {
+std::string site_added(const nlohmann::json& site);
+std::string box_added(const nlohmann::json& box, std::chrono::system_clock::time_point not_after,
+                      const std::filesystem::path& bundle_directory);
+std::string user_added(const nlohmann::json& user);
+std::string card_issued(const nlohmann::json& card, const std::string& full_name,
+                        std::chrono::system_clock::time_point not_after);
+std::string card_state_changed(const nlohmann::json& card);
+std::string project_added(const nlohmann::json& project);
+std::string member_added(const nlohmann::json& membership);
+std::string member_ended(const nlohmann::json& membership);
+std::string desktop_set(const nlohmann::json& desktop);
+/// `account`: {"project", "user", "login"}.
+std::string desktop_account_set(const nlohmann::json& account);
+}  // namespace confirmation
+
+/// The serial of `login`'s only card that is not revoked, among `cards` (JSON form): refused
+/// when they have none or several (then a card must be named by serial).
+Result<std::string> only_card_of(const std::string& login, const nlohmann::json& cards);
+/// A pinned desktop certificate digest: 64 hex digits, colons allowed -> lower-case hex; empty
+/// stays empty (no pin). Anything else is a usage error.
+Result<std::string> normalise_certificate_sha256(const std::string& text);
+/// The card profile of `issue` for `holder_name`: current codes, management key, validity, and
+/// the new PIN and PUK as given (then wiped from `issue`) or asked with `read_secret`.
+Result<CardProfile> card_profile_for(const std::string& holder_name, AdminActions::CardIssue& issue,
+                                     const SecretReader& read_secret);
+/// The first line of `password_file` ("-": standard input); an unreadable file or an empty
+/// password is a usage error.
+Result<std::string> read_password_file(const std::filesystem::path& password_file);
 
 /// "3A:F0:12" or "3af012" -> "3af012", the form the store and CRLs use; usage error otherwise.
 Result<std::string> normalise_serial(std::string_view text);

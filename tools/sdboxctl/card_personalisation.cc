@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+#include <stdexcept>
+
 namespace sdbox::ctl {
 
 namespace {
@@ -43,7 +46,29 @@ Status create_ca(const CaDirectory& ca, const std::string& name, std::chrono::ho
   return crypto::write_certificate_pem(**certificate, ca.certificate());
 }
 
-Result<PersonalisedCard> personalise_card(firmware::PivClient& card, const CaDirectory& ca, const CardProfile& profile) {
+Result<CertificateIssuer> issuer_from_ca(const CaDirectory& ca) {
+  auto ca_certificate = crypto::certificate_from_pem_file(ca.certificate());
+  if (!ca_certificate) return ca_certificate.error();
+  auto ca_key = crypto::private_key_from_pem_file(ca.key());
+  if (!ca_key) return ca_key.error();
+  if (X509_check_private_key(ca_certificate->get(), ca_key->get()) != 1) {
+    return make_error(ErrorCategory::crypto, "the CA key does not belong to the CA certificate");
+  }
+  // std::function must be copyable: the CA is shared by the copies.
+  std::shared_ptr<X509> shared_certificate(ca_certificate->release(), X509_free);
+  std::shared_ptr<EVP_PKEY> shared_key(ca_key->release(), EVP_PKEY_free);
+  return CertificateIssuer([shared_certificate, shared_key](const EVP_PKEY& card_public_key, const CardProfile& profile) {
+    crypto::CertificateRequest request;
+    request.common_name = profile.holder_name;
+    request.client_auth = true;
+    request.validity = profile.validity;
+    return crypto::issue_certificate(request, card_public_key, *shared_key, shared_certificate.get());
+  });
+}
+
+Result<PersonalisedCard> personalise_card(firmware::PivClient& card, const CertificateIssuer& issue,
+                                          const CardProfile& profile) {
+  if (!issue) throw std::invalid_argument("personalise_card needs a certificate issuer");
   // Check everything that can be checked before the card is touched.
   if (auto format = firmware::check_pin_format(profile.new_pin); !format) {
     return make_error(ErrorCategory::usage, "the new PIN " + format.error().message);
@@ -52,13 +77,6 @@ Result<PersonalisedCard> personalise_card(firmware::PivClient& card, const CaDir
     return make_error(ErrorCategory::usage, "the new PUK " + format.error().message);
   }
   if (profile.holder_name.empty()) return make_error(ErrorCategory::usage, "the card holder's name is empty");
-  auto ca_certificate = crypto::certificate_from_pem_file(ca.certificate());
-  if (!ca_certificate) return ca_certificate.error();
-  auto ca_key = crypto::private_key_from_pem_file(ca.key());
-  if (!ca_key) return ca_key.error();
-  if (X509_check_private_key(ca_certificate->get(), ca_key->get()) != 1) {
-    return make_error(ErrorCategory::crypto, "the CA key does not belong to the CA certificate");
-  }
 
   if (auto selected = card.select(); !selected) return selected.error();
   if (auto authenticated = card.authenticate_management(profile.management_algorithm, profile.management_key);
@@ -70,12 +88,15 @@ Result<PersonalisedCard> personalise_card(firmware::PivClient& card, const CaDir
   auto public_key = crypto::ec_public_key_from_point(*point);
   if (!public_key) return public_key.error();
 
-  crypto::CertificateRequest request;
-  request.common_name = profile.holder_name;
-  request.client_auth = true;
-  request.validity = profile.validity;
-  auto certificate = crypto::issue_certificate(request, **public_key, **ca_key, ca_certificate->get());
+  auto certificate = issue(**public_key, profile);
   if (!certificate) return certificate.error();
+  // The issuer may be another machine: a certificate for any other key would make a card that
+  // can never log in.
+  auto certified = crypto::certificate_public_key(**certificate);
+  if (!certified) return certified.error();
+  if (EVP_PKEY_eq(certified->get(), public_key->get()) != 1) {
+    return make_error(ErrorCategory::crypto, "the issued certificate is not for the key generated on the card");
+  }
   auto der = crypto::certificate_to_der(**certificate);
   if (!der) return der.error();
   if (auto written = card.put_certificate(piv::key::kAuthentication, *der); !written) return written.error();

@@ -3,10 +3,12 @@
 #include "card/piv_client.hpp"
 
 #include "sdbox/common/bytes.hpp"
+#include "sdbox/common/crypto.hpp"
 #include "sdbox/common/result.hpp"
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -41,8 +43,21 @@ struct PersonalisedCard {
   std::string subject;
 };
 
+/// Certifies the key pair a card has just generated: given the card's public key and the profile
+/// (holder name, validity), the certificate to write to the card. A CA on this machine
+/// (`issuer_from_ca`) or the broker's admin API.
+using CertificateIssuer =
+    std::function<Result<crypto::Certificate>(const EVP_PKEY& card_public_key, const CardProfile& profile)>;
+
+/// Issues from a CA directory. Loads the CA and checks that its key belongs to its certificate
+/// now, so a broken CA is found before any card is touched.
+Result<CertificateIssuer> issuer_from_ca(const CaDirectory& ca);
+
 /// Personalises a card over PIV: key pair generated on the card (slot 9A, P-256), certificate
-/// issued by `ca` for that key, CHUID, PIN, PUK and optionally a new management key.
-Result<PersonalisedCard> personalise_card(firmware::PivClient& card, const CaDirectory& ca, const CardProfile& profile);
+/// from `issue` for that key, CHUID, PIN, PUK and optionally a new management key. The profile is
+/// checked before the card is touched; when `issue` fails, the card holds the new key but no
+/// certificate.
+Result<PersonalisedCard> personalise_card(firmware::PivClient& card, const CertificateIssuer& issue,
+                                          const CardProfile& profile);
 
 }  // namespace sdbox::ctl

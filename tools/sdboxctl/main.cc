@@ -1,8 +1,10 @@
 // sdboxctl: the SD-Box administration tool. The broker's state (store and PKI: sites, boxes,
-// users, cards, projects, memberships, desktops, audit) and the card station (personalisation,
-// fingers). This file builds the concrete parts; the verbs live in admin_verbs / admin_cli.
+// users, cards, projects, memberships, desktops, audit), on the broker host or through its admin
+// API, and the card station (personalisation, fingers). This file builds the concrete parts; the
+// verbs live in admin_verbs / remote_admin_verbs / admin_cli.
 #include "admin_cli.hpp"
 #include "admin_verbs.hpp"
+#include "broker_client.hpp"
 #include "card_personalisation.hpp"
 #include "finger_enrolment.hpp"
 
@@ -41,14 +43,24 @@ Result<std::string> secret_option(const std::string& given, std::string_view pro
 }
 
 /// Personalises the card in the reader over PC/SC, exclusively, so nothing else talks to it meanwhile.
-Result<ctl::PersonalisedCard> personalise_in_reader(const std::string& reader_prefix, const ctl::CaDirectory& ca,
+Result<ctl::PersonalisedCard> personalise_in_reader(const std::string& reader_prefix,
+                                                    const ctl::CertificateIssuer& issue,
                                                     const ctl::CardProfile& profile) {
   boost::asio::io_context unused;
   auto reader = firmware::PcscCardReader::create({unused.get_executor(), reader_prefix, true});
   auto channel = reader->connect();
   if (!channel) return channel.error();
   firmware::PivClient card(**channel);
-  return ctl::personalise_card(card, ca, profile);
+  return ctl::personalise_card(card, issue, profile);
+}
+
+Result<ctl::ApiCall> connect_broker(const std::string& url, const std::filesystem::path& staff_directory) {
+  auto client = ctl::BrokerClient::create({url, staff_directory});
+  if (!client) return client.error();
+  return ctl::ApiCall([client = std::move(*client)](std::string_view method, std::string_view target,
+                                                    const std::optional<nlohmann::json>& body) {
+    return client.call(method, target, body);
+  });
 }
 
 Result<std::unique_ptr<broker::Store>> open_sqlite_store(const Clock& clock, const std::filesystem::path& file,
@@ -216,6 +228,7 @@ int main(int argc, char** argv) {
     dependencies.open_store = [&clock](const std::filesystem::path& file, bool create) {
       return open_sqlite_store(clock, file, create);
     };
+    dependencies.connect_broker = connect_broker;
     dependencies.personalise_card = personalise_in_reader;
     dependencies.read_secret = read_secret;
     dependencies.actor = ctl::local_actor();
@@ -245,6 +258,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*card_init) {
+    // The CA before the terminal asks for codes: a broken CA stops before anything is typed.
+    auto issuer = ctl::issuer_from_ca({ca_dir});
+    if (!issuer) return fail(issuer.error());
     ctl::CardProfile profile;
     profile.holder_name = holder;
     profile.current_pin = current_pin;
@@ -265,7 +281,7 @@ int main(int argc, char** argv) {
     profile.new_pin = *new_pin;
     profile.new_puk = *new_puk;
 
-    auto done = personalise_in_reader(reader_prefix, {ca_dir}, profile);
+    auto done = personalise_in_reader(reader_prefix, *issuer, profile);
     secure_wipe(profile.new_pin);
     secure_wipe(profile.new_puk);
     if (!done) return fail(done.error());

@@ -105,7 +105,9 @@ class BoxLoginTest : public ::testing::Test {
     profile.new_pin = "123456";
     profile.new_puk = "12345678";
     profile.management_key = testing::default_management_key();
-    auto personalised = ctl::personalise_card(card, {pki_.ca_directory(broker::Pki::Authority::users)}, profile);
+    auto issuer = ctl::issuer_from_ca({pki_.ca_directory(broker::Pki::Authority::users)});
+    ASSERT_TRUE(issuer) << issuer.error().describe();
+    auto personalised = ctl::personalise_card(card, *issuer, profile);
     ASSERT_TRUE(personalised) << personalised.error().describe();
     ctl::EnrolmentOptions options;
     options.management_key = testing::default_management_key();

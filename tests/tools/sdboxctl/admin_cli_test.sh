@@ -118,7 +118,7 @@ case "${1:?which case}" in
     json_check "$(ctl audit list --json --action member.)" "[r['sequence'] for r in d] == [7, 8]"
     json_check "$(ctl audit list --json --after 9 --limit 1)" "[r['action'] for r in d] == ['desktop.set']"
     # The text listing is for people, but it lists the same things.
-    ctl member list | grep -qE '^bob +census +2026-03-01 +2026-03-01$' || fail "text member list: $(ctl member list)"
+    ctl member list | grep -qE '^2 +bob +census +2026-03-01 +2026-03-01 +-$' || fail "text member list: $(ctl member list)"
     # --state may follow the verb, and SDBOX_STATE stands in for it.
     json_check "$("$sdboxctl" site list --json --state "$state")" "len(d) == 2"
     json_check "$(SDBOX_STATE=$state "$sdboxctl" user list --json)" "len(d) == 2"
