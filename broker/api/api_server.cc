@@ -36,16 +36,6 @@ constexpr std::size_t kMaxHeader = std::size_t{16} * 1024;
 constexpr auto kWriteTimeout = std::chrono::seconds(10);
 constexpr auto kKeepaliveComment = std::chrono::seconds(15);
 
-auto log_failure(const char* what) {
-  return [what](const std::exception_ptr& failure) {
-    if (!failure) return;
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& error) {
-      log::component("api")->error("{} coroutine failed: {}", what, error.what());
-    }
-  };
-}
 
 template <class Field>
 std::string header(const http::request<http::string_body>& request, Field field) {
@@ -97,7 +87,7 @@ class ApiServerCore final : public std::enable_shared_from_this<ApiServerCore> {
   ApiServerCore(Config config, std::shared_ptr<ssl::context> tls, tcp::acceptor acceptor)
       : config_(std::move(config)), tls_(std::move(tls)), acceptor_(std::move(acceptor)) {}
 
-  void start() { asio::co_spawn(config_.executor, accept_loop(shared_from_this()), log_failure("accept")); }
+  void start() { asio::co_spawn(config_.executor, accept_loop(shared_from_this()), log::coroutine_failure("api", "accept")); }
 
   void stop() {
     stopping_ = true;
@@ -136,7 +126,7 @@ class ApiServerCore final : public std::enable_shared_from_this<ApiServerCore> {
       socket.set_option(tcp::no_delay(true), error);
       auto connection = std::make_shared<Connection>(std::move(socket), *tls_);
       connections_.push_back(connection);
-      asio::co_spawn(acceptor_.get_executor(), serve(self, connection), log_failure("api connection"));
+      asio::co_spawn(acceptor_.get_executor(), serve(self, connection), log::coroutine_failure("api", "api connection"));
     }
   }
 

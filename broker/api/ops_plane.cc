@@ -1,6 +1,8 @@
 #include "api/ops_plane.hpp"
 
 #include <algorithm>
+#include <array>
+#include <string_view>
 
 namespace sdbox::broker {
 
@@ -9,7 +11,14 @@ void OpsPlane::count_tunnel_events(TunnelServer::Config& tunnel_config, metrics:
     if (outcome == "success") metrics.login_succeeded(took);
     else metrics.login_refused(outcome);
   };
-  tunnel_config.channel_blocked = [&metrics](const std::string& channel) { metrics.blocked_channel_attempt(channel); };
+  tunnel_config.channel_blocked = [&metrics](const std::string& channel) {
+    // Channel names come from the box's client: a hostile one must not mint series without end.
+    static constexpr std::array<std::string_view, 12> kKnown = {"cliprdr", "rdpdr",   "rdpsnd",  "drdynvc",
+                                                                "rail",    "rail_wi", "rail_ri", "encomsp",
+                                                                "remdesk", "rdp2tcp", "echo",    "disp"};
+    const bool known = std::find(kKnown.begin(), kKnown.end(), channel) != kKnown.end();
+    metrics.blocked_channel_attempt(known ? channel : "other");
+  };
 }
 
 OpsPlane::OpsPlane(Config config) : config_(std::move(config)), timer_(config_.executor) {}

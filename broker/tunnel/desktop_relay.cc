@@ -41,16 +41,6 @@ std::string text_field(const Json& body, const char* key) {
   return found != body.end() && found->is_string() ? found->get<std::string>() : std::string();
 }
 
-auto ignore_failure() {
-  return [](const std::exception_ptr& failure) {
-    if (!failure) return;
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& error) {
-      logger()->error("relay coroutine failed: {}", error.what());
-    }
-  };
-}
 
 }  // namespace
 
@@ -92,7 +82,7 @@ bool DesktopRelay::end(const std::string& reason, const std::string& message) {
   // The box hears why before the gateway closes its RDP connection: a box whose client saw the
   // connection drop first would end the view itself, and never show the reason.
   ending_ = true;
-  asio::co_spawn(config_.stream->get_executor(), tell_box_and_stop(shared_from_this()), ignore_failure());
+  asio::co_spawn(config_.stream->get_executor(), tell_box_and_stop(shared_from_this()), log::coroutine_failure("desktop", "relay"));
   return true;
 }
 
@@ -123,8 +113,8 @@ asio::awaitable<void> DesktopRelay::announce_end() {
 
 asio::awaitable<DesktopRelay::Result> DesktopRelay::run() {
   auto self = shared_from_this();
-  asio::co_spawn(config_.stream->get_executor(), gateway_to_box(self), ignore_failure());
-  asio::co_spawn(config_.stream->get_executor(), gateway_events(self), ignore_failure());
+  asio::co_spawn(config_.stream->get_executor(), gateway_to_box(self), log::coroutine_failure("desktop", "relay"));
+  asio::co_spawn(config_.stream->get_executor(), gateway_events(self), log::coroutine_failure("desktop", "relay"));
   for (;;) {
     auto frame = co_await wire::read_frame(*config_.stream);
     if (!frame) {

@@ -95,17 +95,6 @@ std::string reason_for_verify_error(long code) {
   }
 }
 
-/// Exceptions are bugs; a coroutine that throws one ends, and this says so instead of nothing.
-auto log_failure(const char* what) {
-  return [what](const std::exception_ptr& failure) {
-    if (!failure) return;
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& error) {
-      log::component("tunnel")->error("{} coroutine failed: {}", what, error.what());
-    }
-  };
-}
 
 /// One tunnel. Its coroutine owns it; the watchdog closes the socket when the deadline passes,
 /// which ends whatever read or write is pending.
@@ -158,7 +147,7 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
       : config_(std::move(config)), pki_(config_.pki_directory), trust_(std::move(trust)),
         acceptor_(std::move(acceptor)), gateway_identity_(std::move(gateway_identity)) {}
 
-  void start() { asio::co_spawn(config_.executor, accept_loop(shared_from_this()), log_failure("accept")); }
+  void start() { asio::co_spawn(config_.executor, accept_loop(shared_from_this()), log::coroutine_failure("tunnel", "accept")); }
 
   void stop() {
     stopping_ = true;
@@ -213,7 +202,7 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
       auto tunnel = weak.lock();
       if (!tunnel || !tunnel->live || tunnel->live->box != box || tunnel->finished || tunnel->cut) continue;
       tunnel->cut = why;
-      asio::co_spawn(acceptor_.get_executor(), cut(tunnel, why), log_failure("cut"));
+      asio::co_spawn(acceptor_.get_executor(), cut(tunnel, why), log::coroutine_failure("tunnel", "cut"));
       ++closing;
     }
     return closing;
@@ -253,8 +242,8 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
       auto tunnel = std::make_shared<Tunnel>(std::move(socket), current_trust());
       tunnels_.remove_if([](const std::weak_ptr<Tunnel>& weak) { return weak.expired(); });
       tunnels_.push_back(tunnel);
-      asio::co_spawn(acceptor_.get_executor(), watchdog(tunnel), log_failure("watchdog"));
-      asio::co_spawn(acceptor_.get_executor(), serve(self, tunnel), log_failure("tunnel"));
+      asio::co_spawn(acceptor_.get_executor(), watchdog(tunnel), log::coroutine_failure("tunnel", "watchdog"));
+      asio::co_spawn(acceptor_.get_executor(), serve(self, tunnel), log::coroutine_failure("tunnel", "tunnel"));
     }
   }
 

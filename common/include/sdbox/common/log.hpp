@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,6 +16,19 @@ void init(std::string_view process_name, std::string_view level = {});
 
 /// The named logger of a component ("card", "pcsc", "softcard"...), created on first use.
 std::shared_ptr<spdlog::logger> component(const std::string& name);
+
+/// A completion handler for `co_spawn`: exceptions are bugs, and a coroutine that throws one ends;
+/// this says so on the component's logger instead of nothing.
+inline auto coroutine_failure(std::string component_name, std::string what) {
+  return [component_name = std::move(component_name), what = std::move(what)](const std::exception_ptr& failure) {
+    if (!failure) return;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& error) {
+      component(component_name)->error("{} coroutine failed: {}", what, error.what());
+    }
+  };
+}
 
 /// key=value pairs rendered in a stable order, values quoted when they contain spaces or quotes.
 /// Never put a PIN, an APDU of a VERIFY, biometric data or key material in here.
