@@ -612,9 +612,8 @@ Json ApiRoutes::state_json() {
     }
   }
   Json sessions = Json::array();
-  if (auto all = store.sessions()) {
+  if (auto all = store.active_sessions()) {
     for (const auto& session : *all) {
-      if (session.state != SessionState::active) continue;
       const auto view = std::find_if(views.begin(), views.end(), [&](const LiveView& live) { return live.session == session.id; });
       const bool connected = view != views.end();
       const std::string box = connected ? view->box : session.box;

@@ -80,10 +80,7 @@ void OpsPlane::stop() {
 
 std::string OpsPlane::render_metrics() {
   std::int64_t active = 0;
-  if (auto sessions = config_.store->sessions()) {
-    active = std::count_if(sessions->begin(), sessions->end(),
-                           [](const Session& session) { return session.state == SessionState::active; });
-  }
+  if (auto sessions = config_.store->active_sessions()) active = static_cast<std::int64_t>(sessions->size());
   const auto connected = static_cast<std::int64_t>(config_.tunnels->views().size());
   config_.metrics->sessions(connected, std::max<std::int64_t>(0, active - connected));
   if (auto head = config_.store->audit_head()) config_.metrics->audit_records(*head);

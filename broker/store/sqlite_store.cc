@@ -841,6 +841,11 @@ Result<std::vector<Session>> SqliteStore::sessions() {
                           read_session);
 }
 
+Result<std::vector<Session>> SqliteStore::active_sessions() {
+  return collect<Session>(impl_->db, std::string(kSessionColumns) + "WHERE s.state = 'active' ORDER BY s.id",
+                          [](Statement&) {}, read_session);
+}
+
 Result<Session> SqliteStore::session(std::int64_t id) {
   return only_one(collect<Session>(impl_->db, std::string(kSessionColumns) + "WHERE s.id = ?",
                                    [&](Statement& s) { s.bind(id); }, read_session),

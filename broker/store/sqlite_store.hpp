@@ -57,6 +57,7 @@ class SqliteStore final : public Store {
   Result<std::vector<Desktop>> desktops() override;
   Result<Session> open_session(const Session& session, const std::string& actor) override;
   Result<std::vector<Session>> sessions() override;
+  Result<std::vector<Session>> active_sessions() override;
   Result<Session> session(std::int64_t id) override;
   Result<Session> end_session(std::int64_t id, const std::string& reason, const std::string& actor) override;
   Status record_box_contact(const std::string& name, TimePoint at) override;

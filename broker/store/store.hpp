@@ -216,6 +216,8 @@ class Store {
   /// (audited `session.open` or `session.resume`).
   virtual Result<Session> open_session(const Session& session, const std::string& actor) = 0;
   virtual Result<std::vector<Session>> sessions() = 0;
+  /// The active ones only (what ops watch; the table keeps every session ever opened).
+  virtual Result<std::vector<Session>> active_sessions() = 0;
   virtual Result<Session> session(std::int64_t id) = 0;
   /// Ends an active session (logoff, or ended by staff); conflict when it has ended already.
   virtual Result<Session> end_session(std::int64_t id, const std::string& reason, const std::string& actor) = 0;

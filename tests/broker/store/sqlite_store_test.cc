@@ -369,9 +369,13 @@ TEST_F(SqliteStoreTest, ALoginResumesTheMembersSessionUntilItEnds) {
   ASSERT_FALSE(twice);
   EXPECT_EQ(twice.error().code, code(StoreFailure::conflict));
   EXPECT_EQ(store->end_session(999, "x", "broker").error().code, code(StoreFailure::not_found));
+  EXPECT_TRUE(store->active_sessions()->empty());
   auto fresh = store->open_session({0, "alice", "box-1", "census", SessionState::active, {}, {}}, "broker");
   ASSERT_TRUE(fresh);
   EXPECT_NE(fresh->id, first->id);
+  ASSERT_EQ(store->active_sessions()->size(), 1u);
+  EXPECT_EQ(store->active_sessions()->front().id, fresh->id);
+  EXPECT_EQ(store->sessions()->size(), 2u);
   EXPECT_EQ(store->audit_records({0, 100, "session.end"})->size(), 1U);
 }
 
