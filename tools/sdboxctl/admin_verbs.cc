@@ -52,6 +52,13 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
   return joined;
 }
 
+/// An integer field of a record from the store or the broker's answer; 0 when absent or not one.
+std::int64_t integer_field(const Json& record, const char* key) {
+  if (!record.is_object()) return 0;
+  const auto found = record.find(key);
+  return found != record.end() && found->is_number_integer() ? found->get<std::int64_t>() : 0;
+}
+
 std::string text_field(const Json& record, const char* key) {
   const auto found = record.find(key);
   return found != record.end() && found->is_string() ? found->get<std::string>() : std::string();
@@ -110,13 +117,13 @@ std::string member_added(const Json& membership) {
 }
 
 std::string member_ended(const Json& membership) {
-  return fmt::format("membership {} of '{}' in '{}' ended\n", membership.value("id", std::int64_t{0}),
+  return fmt::format("membership {} of '{}' in '{}' ended\n", integer_field(membership, "id"),
                      text_field(membership, "user"), text_field(membership, "project"));
 }
 
 std::string desktop_set(const Json& desktop) {
   return fmt::format("desktop of '{}': {}:{}{}\n", text_field(desktop, "project"), text_field(desktop, "host"),
-                     desktop.value("port", 0),
+                     integer_field(desktop, "port"),
                      text_field(desktop, "certificate_sha256").empty() ? " (any certificate)" : " (certificate pinned)");
 }
 

@@ -30,6 +30,18 @@ bool has_string(const Json& object, const char* key) {
   return object.is_object() && object.contains(key) && (*object.find(key)).is_string();
 }
 
+/// A field of an answer, or null: the broker's answer is checked, never trusted to have a shape.
+Json member(const Json& object, const char* key) {
+  if (!object.is_object()) return Json();
+  const auto found = object.find(key);
+  return found == object.end() ? Json() : *found;
+}
+
+bool flag(const Json& object, const char* key) {
+  const Json value = member(object, key);
+  return value.is_boolean() && value.get<bool>();
+}
+
 std::string string_of(const Json& object, const char* key) {
   return has_string(object, key) ? object.find(key)->get<std::string>() : std::string();
 }
@@ -101,8 +113,8 @@ Status RemoteAdminVerbs::add_box(const NewBox& box) {
   auto added = call("POST", "/api/v1/boxes",
                     Json{{"name", box.name}, {"site", box.site}, {"validity_days", whole_days(box.validity)}});
   if (!added) return added.error();
-  const Json record = added->value("box", Json());
-  const Json bundle = added->value("bundle", Json());
+  const Json record = member(*added, "box");
+  const Json bundle = member(*added, "bundle");
   if (!record.is_object() || !has_string(bundle, "client_crt") || !has_string(bundle, "client_key") ||
       !has_string(bundle, "broker_ca_crt")) {
     return unexpected_answer("box add");
@@ -164,7 +176,7 @@ Status RemoteAdminVerbs::issue_card(CardIssue issue, const CardPersonaliser& per
                             {"public_point_hex", to_hex(*point)},
                             {"validity_days", whole_days(wanted.validity)}});
     if (!answer) return answer.error();
-    if (!answer->is_object() || !answer->value("card", Json()).is_object() || !has_string(*answer, "certificate_pem")) {
+    if (!answer->is_object() || !member(*answer, "card").is_object() || !has_string(*answer, "certificate_pem")) {
       return unexpected_answer("card issue");
     }
     registered = (*answer)["card"];
@@ -300,8 +312,8 @@ Status RemoteAdminVerbs::end_session(std::int64_t id, const std::string& reason)
   auto ended = call("POST", fmt::format("/api/v1/sessions/{}/end", id), Json{{"reason", reason}});
   if (!ended) return ended.error();
   out_ << fmt::format("session {} of '{}' in '{}' ended", id, string_of(*ended, "user"), string_of(*ended, "project"));
-  if (ended->value("was_connected", false)) out_ << fmt::format("; its view on '{}' closed", string_of(*ended, "box"));
-  out_ << (ended->value("logged_off", false)
+  if (flag(*ended, "was_connected")) out_ << fmt::format("; its view on '{}' closed", string_of(*ended, "box"));
+  out_ << (flag(*ended, "logged_off")
                ? "; the desktop session was logged off\n"
                : "; the desktop session was NOT logged off (see desktop.logoff in the audit trail)\n");
   return {};
@@ -332,7 +344,7 @@ Status RemoteAdminVerbs::list_audit(const broker::AuditQuery& query, OutputForma
     if (!answer) return answer.error();
     if (!answer->is_array() || answer->size() > page ||
         std::any_of(answer->begin(), answer->end(), [](const Json& record) {
-          return !record.is_object() || !record.value("sequence", Json()).is_number_integer();
+          return !record.is_object() || !member(record, "sequence").is_number_integer();
         })) {
       return unexpected_answer("GET /api/v1/audit");
     }
