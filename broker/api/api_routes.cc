@@ -376,13 +376,9 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
           Fields fields(request, {"reason"});
           const auto reason = fields.text("reason", kMaxReason);
           if (fields.failed()) return fields.refusal();
-          std::string serial = parameters[0];
-          std::erase(serial, ':');
-          std::transform(serial.begin(), serial.end(), serial.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-          if (serial.empty() || serial.size() > 64 || serial.find_first_not_of("0123456789abcdef") != std::string::npos) {
-            return bad_request("a card is named by its certificate serial in hex");
-          }
-          auto changed = store.set_card_state(serial, state, reason, actor_of(staff));
+          auto serial = normalise_serial(parameters[0]);
+          if (!serial || serial->size() > 64) return bad_request("a card is named by its certificate serial in hex");
+          auto changed = store.set_card_state(*serial, state, reason, actor_of(staff));
           if (!changed) return failure_response(changed.error());
           config_.changed();
           if (state == CardState::revoked) {
@@ -477,14 +473,7 @@ ApiRoutes::ApiRoutes(Config config) : config_(std::move(config)), pki_(config_.p
         const bool was_connected = config_.live->end_view(
             ended->id, {enforcement::kSessionEnded, "Your session was ended by the operations team."});
         // Then the desktop session itself: its programs stop.
-        Json who{{"session", ended->id}, {"user", ended->user}, {"project", ended->project}};
-        auto desktop = store.desktop(ended->project);
-        auto account = store.desktop_account(ended->project, ended->user);
-        Status logged_off = !desktop ? Status(desktop.error())
-                            : !account ? Status(account.error())
-                                       : config_.desktops->logoff(*desktop, account->login);
-        if (!logged_off) who["error"] = logged_off.error().message;
-        (void)store.audit({actor_of(staff), "desktop.logoff", logged_off ? "ok" : "failed", who});
+        const Status logged_off = log_member_off(store, *config_.desktops, *ended, actor_of(staff));
         config_.changed();
         auto answer = to_json(*ended);
         answer["was_connected"] = was_connected;

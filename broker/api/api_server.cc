@@ -18,6 +18,8 @@
 #include <openssl/ssl.h>
 
 #include <list>
+#include <optional>
+#include <utility>
 
 namespace sdbox::broker {
 
@@ -99,6 +101,7 @@ class ApiServerCore final : public std::enable_shared_from_this<ApiServerCore> {
   }
 
   void state_changed() {
+    ++state_generation_;
     for (auto& weak : connections_) {
       if (auto connection = weak.lock()) connection->wake.cancel();
     }
@@ -265,11 +268,11 @@ class ApiServerCore final : public std::enable_shared_from_this<ApiServerCore> {
     while (!stopping_) {
       auto staff = config_.routes->config().store->staff_by_serial(serial);
       if (!staff || staff->state != StaffState::active) break;
-      std::string state = config_.routes->state_json().dump(-1, ' ', false, Json::error_handler_t::replace);
+      const std::string& state = current_state();
       std::string text;
       if (state != last) {
         text = "event: state\ndata: " + state + "\n\n";
-        last = std::move(state);
+        last = state;
       } else if (std::chrono::steady_clock::now() - last_write > kKeepaliveComment) {
         text = ": still here\n\n";
       }
@@ -286,8 +289,20 @@ class ApiServerCore final : public std::enable_shared_from_this<ApiServerCore> {
     }
   }
 
+  /// The state as the event streams send it: computed once per change, whatever the number of
+  /// streams.
+  const std::string& current_state() {
+    if (!state_cache_ || state_cache_->first != state_generation_) {
+      state_cache_.emplace(state_generation_,
+                           config_.routes->state_json().dump(-1, ' ', false, Json::error_handler_t::replace));
+    }
+    return state_cache_->second;
+  }
+
   Config config_;
   std::shared_ptr<ssl::context> tls_;
+  std::uint64_t state_generation_ = 0;
+  std::optional<std::pair<std::uint64_t, std::string>> state_cache_;
   tcp::acceptor acceptor_;
   std::list<std::weak_ptr<Connection>> connections_;
   bool stopping_ = false;

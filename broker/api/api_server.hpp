@@ -28,7 +28,8 @@ class ApiServer {
     /// Told each answered request's status (metrics); may be empty.
     std::function<void(int status)> answered{};
     std::chrono::seconds idle_timeout{60};
-    /// The event streams send the state at least this often (and whenever it changes).
+    /// The event streams send the state when state_changed() says it changed; at this interval
+    /// they check the member again (a revoked one's stream stops) and keep the stream alive.
     std::chrono::milliseconds event_interval{2000};
     std::size_t max_connections = 256;
   };
@@ -39,7 +40,7 @@ class ApiServer {
   virtual void start() = 0;
   /// Stops accepting and closes every connection (event streams included).
   virtual void stop() = 0;
-  /// Something changed: event streams send the new state now.
+  /// Something changed: event streams send the new state now (computed once for all of them).
   virtual void state_changed() = 0;
   [[nodiscard]] virtual boost::asio::ip::tcp::endpoint local_endpoint() const = 0;
 };

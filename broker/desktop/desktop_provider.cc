@@ -1,5 +1,7 @@
 #include "desktop/desktop_provider.hpp"
 
+#include "sdbox/common/log.hpp"
+
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -15,6 +17,26 @@ namespace {
 Error logoff_error(const std::string& message) { return make_error(ErrorCategory::io, "logoff: " + message); }
 
 }  // namespace
+
+Status log_member_off(Store& store, DesktopProvider& desktops, const Session& session, const std::string& actor) {
+  auto desktop = store.desktop(session.project);
+  auto account = store.desktop_account(session.project, session.user);
+  Status done = !desktop   ? Status(desktop.error())
+                      : !account ? Status(account.error())
+                                 : desktops.logoff(*desktop, account->login);
+  nlohmann::json details{{"session", session.id}, {"user", session.user}, {"box", session.box}, {"project", session.project}};
+  const auto fields = log::Fields().add("session", session.id).add("user", session.user).add("project", session.project);
+  if (!done) {
+    details["error"] = done.error().message;
+    log::component("desktop")->error("logoff failed {} error=\"{}\"", fields, done.error().message);
+  } else {
+    log::component("desktop")->info("logged off {}", fields);
+  }
+  if (auto written = store.audit({actor, "desktop.logoff", done ? "ok" : "failed", details}); !written) {
+    log::component("desktop")->error("audit failed action=desktop.logoff error=\"{}\"", written.error().describe());
+  }
+  return done;
+}
 
 Status EndpointDesktopProvider::logoff(const Desktop& desktop, const std::string& login) {
   if (desktop.logoff_endpoint.empty()) return logoff_error("the desktop of '" + desktop.project + "' has no logoff endpoint");

@@ -19,6 +19,11 @@ class DesktopProvider {
   virtual Status logoff(const Desktop& desktop, const std::string& login) = 0;
 };
 
+/// Logs `session`'s member off their project's desktop (with the member's account from the store)
+/// and audits `desktop.logoff` under `actor`, with the error when it failed. Whoever ends a desktop
+/// session calls this: the box's Close session, or staff ending it.
+Status log_member_off(Store& store, DesktopProvider& desktops, const Session& session, const std::string& actor);
+
 /// Logoff through the desktop's `logoff_endpoint`: "unix:/path" is a control socket that takes
 /// "logoff LOGIN" and answers "ok" or "error: ..." (the test desktop's). A desktop without an
 /// endpoint cannot be logged off from here: that is an error the caller audits.

@@ -26,9 +26,8 @@ Ending ending_for(const char* reason) {
 }  // namespace
 
 bool withdraws_access(std::string_view action) {
-  static constexpr std::array<std::string_view, 7> kActions = {"card.suspend", "card.revoke", "box.revoke",
-                                                               "member.end",   "session.end", "user.disable",
-                                                               "user.remove"};
+  static constexpr std::array<std::string_view, 5> kActions = {"card.suspend", "card.revoke", "box.revoke",
+                                                               "member.end", "session.end"};
   return std::find(kActions.begin(), kActions.end(), action) != kActions.end();
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <charconv>
 
 namespace sdbox::broker {
@@ -53,6 +54,19 @@ Result<Day> parse_day(std::string_view text) {
   const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(month), std::chrono::day(day)};
   if (!date.ok()) return refuse();
   return Day(date);
+}
+
+Result<std::string> normalise_serial(std::string_view text) {
+  std::string serial;
+  for (const char c : text) {
+    if (c == ':' || c == ' ') continue;
+    if (std::isxdigit(static_cast<unsigned char>(c)) == 0) {
+      return make_error(ErrorCategory::usage, fmt::format("'{}' is not a certificate serial in hex", text));
+    }
+    serial += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (serial.empty()) return make_error(ErrorCategory::usage, "the certificate serial is empty");
+  return serial;
 }
 
 std::string format_day(Day day) {

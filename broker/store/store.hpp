@@ -243,6 +243,9 @@ class Store {
 /// "2026-11-23" <-> Day; parse failures are usage errors naming the text.
 Result<Day> parse_day(std::string_view text);
 std::string format_day(Day day);
+/// A certificate serial as people write it ("3A:F0:12", "3af012") -> "3af012", the form the store
+/// and CRLs use; a usage error naming the text otherwise.
+Result<std::string> normalise_serial(std::string_view text);
 /// Whole seconds, UTC, "2026-11-23T08:30:00Z".
 std::string format_time(TimePoint time);
 

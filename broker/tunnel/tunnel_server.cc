@@ -521,17 +521,8 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
   }
 
   /// "Close session" on the box: the member's session on the desktop ends (its programs stop).
-  void logoff(const Session& session, Json who) {
-    auto desktop = config_.store->desktop(session.project);
-    auto account = config_.store->desktop_account(session.project, session.user);
-    Status done = !desktop ? Status(desktop.error()) : !account ? Status(account.error()) : config_.desktops->logoff(*desktop, account->login);
-    if (!done) {
-      who["error"] = done.error().message;
-      log::component("desktop")->error("logoff failed {}", log::Fields().add("session", session.id).add("user", session.user).add("error", done.error().message));
-    } else {
-      log::component("desktop")->info("logged off {}", log::Fields().add("session", session.id).add("user", session.user).add("project", session.project));
-    }
-    audit("desktop.logoff", done ? "ok" : "failed", std::move(who));
+  void logoff(const Session& session) {
+    (void)log_member_off(*config_.store, *config_.desktops, session, "broker");
     if (auto ended = config_.store->end_session(session.id, "logged_off", "broker"); !ended) {
       log::component("desktop")->error("cannot end the session in the store {}",
                                        log::Fields().add("session", session.id).add("error", ended.error().message));
@@ -551,7 +542,7 @@ class TunnelServerCore final : public std::enable_shared_from_this<TunnelServerC
         audit("desktop.disconnected", "ok", who);
         return true;
       case DesktopRelay::Outcome::box_logoff:
-        logoff(session, who);
+        logoff(session);
         return true;
       case DesktopRelay::Outcome::ended_by_broker:
         return true;  // audited by the relay, with its reason

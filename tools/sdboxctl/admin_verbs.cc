@@ -224,18 +224,6 @@ std::string local_actor() {
   return fmt::format("local:uid{}", uid);  // a uid with no passwd entry (a bare container) is still someone
 }
 
-Result<std::string> normalise_serial(std::string_view text) {
-  std::string serial;
-  for (const char c : text) {
-    if (c == ':' || c == ' ') continue;
-    if (std::isxdigit(static_cast<unsigned char>(c)) == 0) {
-      return make_error(ErrorCategory::usage, fmt::format("'{}' is not a certificate serial in hex", text));
-    }
-    serial += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  if (serial.empty()) return make_error(ErrorCategory::usage, "the certificate serial is empty");
-  return serial;
-}
 
 // ---- pki init ----
 
@@ -444,7 +432,7 @@ Result<std::string> AdminVerbs::chosen_card_serial(const CardChoice& choice) {
     return make_error(ErrorCategory::usage, "name the card with --serial HEX or with --user LOGIN (one of them)");
   }
   if (!choice.certificate_serial.empty()) {
-    auto serial = normalise_serial(choice.certificate_serial);
+    auto serial = broker::normalise_serial(choice.certificate_serial);
     if (!serial) return serial.error();
     auto card = store_.card_by_serial(*serial);
     if (!card) return card.error();

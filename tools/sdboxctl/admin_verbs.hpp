@@ -281,7 +281,4 @@ Result<CardProfile> card_profile_for(const std::string& holder_name, AdminAction
 /// password is a usage error.
 Result<std::string> read_password_file(const std::filesystem::path& password_file);
 
-/// "3A:F0:12" or "3af012" -> "3af012", the form the store and CRLs use; usage error otherwise.
-Result<std::string> normalise_serial(std::string_view text);
-
 }  // namespace sdbox::ctl

@@ -215,7 +215,7 @@ Status RemoteAdminVerbs::set_card_state(const CardChoice& choice, broker::CardSt
   if (auto given = require_reason(reason, fmt::format("card {}", verb)); !given) return given;
   std::string serial;
   if (!choice.certificate_serial.empty()) {
-    auto normalised = normalise_serial(choice.certificate_serial);
+    auto normalised = broker::normalise_serial(choice.certificate_serial);
     if (!normalised) return normalised.error();
     serial = *normalised;
   } else {
