@@ -178,20 +178,9 @@ float compatibility(const Point& a1, const Point& a2, const Point& b1, const Poi
 
 /// Local Similarity Sort with Relaxation: the best one-to-one local similarities are relaxed by
 /// their geometric agreement with each other (genuine pairs agree, chance pairs do not); the
-/// score is the mean relaxed similarity of the pairs that kept most of theirs.
-Comparison cylinder_compare(const std::vector<Point>& reference, const std::vector<Point>& probe) {
-  Comparison result;
-  const auto a = cylinders(reference);
-  const auto b = cylinders(probe);
-  const int possible = possible_cell_count();
-  std::vector<std::tuple<float, std::size_t, std::size_t>> similarities;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    for (std::size_t j = 0; j < b.size(); ++j) {
-      const float similarity = cylinder_similarity(a[i], reference[i], b[j], probe[j], possible);
-      if (similarity > 0) similarities.emplace_back(similarity, i, j);
-    }
-  }
-  std::sort(similarities.begin(), similarities.end(), [](const auto& x, const auto& y) { return std::get<0>(x) > std::get<0>(y); });
+/// result is the mean relaxed similarity of the pairs that kept most of theirs (0..1).
+double relaxed_local_score(const std::vector<Point>& reference, const std::vector<Point>& probe,
+                           const std::vector<std::tuple<float, std::size_t, std::size_t>>& similarities, int* paired) {
   const std::size_t smaller = std::min(reference.size(), probe.size());
   // n_P of the paper: 4 to 12 pairs, by how many minutiae the smaller template has (mu_P = 20).
   const int wanted = 4 + static_cast<int>(std::lround(8.0 / (1.0 + std::exp(-0.4 * (static_cast<double>(smaller) - 20.0)))));
@@ -200,14 +189,14 @@ Comparison cylinder_compare(const std::vector<Point>& reference, const std::vect
     float initial, relaxed;
   };
   std::vector<Pair> pairs;
-  std::vector<bool> used_a(a.size()), used_b(b.size());
+  std::vector<bool> used_a(reference.size()), used_b(probe.size());
   for (const auto& [similarity, i, j] : similarities) {
     if (pairs.size() == smaller) break;
     if (used_a[i] || used_b[j]) continue;
     used_a[i] = used_b[j] = true;
     pairs.push_back({i, j, similarity, similarity});
   }
-  if (pairs.size() < 2) return result;
+  if (pairs.size() < 2) return 0;
   const std::size_t n = pairs.size();
   std::vector<float> rho(n * n, 0.0f);
   for (std::size_t t = 0; t < n; ++t) {
@@ -235,10 +224,123 @@ Comparison cylinder_compare(const std::vector<Point>& reference, const std::vect
   const std::size_t taken = std::min<std::size_t>(static_cast<std::size_t>(wanted), n);
   double sum = 0;
   for (std::size_t t = 0; t < taken; ++t) sum += pairs[t].relaxed;
-  result.paired = static_cast<int>(taken);
-  // Relaxed similarities are small (most candidate pairs lend little support); the square root
-  // spreads them over 0..100 so integer scores keep their resolution. Order is unchanged.
-  result.score = std::clamp(static_cast<int>(std::lround(100.0 * std::sqrt(std::max(0.0, sum / wanted)))), 0, 100);
+  *paired = static_cast<int>(taken);
+  return sum / wanted;
+}
+
+// Global consolidation, lengths in compact units (0.1 mm), tuned on the FVC sets.
+constexpr std::size_t kAnchors = 25;          // alignments tried: the most similar local pairs
+constexpr float kPairTolerance = 4.0f;        // 0.4 mm at the anchor...
+constexpr float kStretch = 0.04f;             // ...plus 4 % of the distance from it (elastic skin)
+constexpr float kPairAngleTolerance = kPi / 6;
+constexpr float kOverlapReach = 25.0f;        // a minutia within 2.5 mm of the other's lies in its area
+constexpr float kLeastShown = 16.0f;          // small overlaps are not allowed to look perfect
+constexpr double kGlobalWeight = 0.3;         // share of the consolidated score in the final one
+
+/// Global consolidation: each of the most similar local pairs proposes an alignment (the
+/// probe turned and moved so the pair coincides); the probe's minutiae are paired one-to-one with
+/// the reference's that land close enough, the tolerance growing with the distance from the
+/// anchor because skin stretches. The score is the share of the minutiae both prints could show
+/// (those in the other's area) that found a partner: partial captures are not punished for the
+/// area they miss.
+double consolidated_score(const std::vector<Point>& reference, const std::vector<Point>& probe,
+                          const std::vector<std::tuple<float, std::size_t, std::size_t>>& similarities) {
+  std::vector<Point> moved(probe.size());
+  struct Candidate {
+    float cost;
+    std::size_t a, b;
+  };
+  std::vector<Candidate> candidates;
+  std::vector<bool> used_a(reference.size()), used_b(probe.size());
+  std::vector<std::pair<std::size_t, std::size_t>> matched;
+  double best = 0;
+  for (std::size_t anchor = 0; anchor < std::min(kAnchors, similarities.size()); ++anchor) {
+    const auto [similarity, ai, bj] = similarities[anchor];
+    float rotation = wrap(reference[ai].theta - probe[bj].theta);
+    float c = std::cos(rotation), s = std::sin(rotation);
+    float tx = reference[ai].x - (c * probe[bj].x - s * probe[bj].y);
+    float ty = reference[ai].y - (s * probe[bj].x + c * probe[bj].y);
+    const float anchor_x = reference[ai].x, anchor_y = reference[ai].y;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (std::size_t j = 0; j < probe.size(); ++j) {
+        moved[j] = {c * probe[j].x - s * probe[j].y + tx, s * probe[j].x + c * probe[j].y + ty, wrap(probe[j].theta + rotation)};
+      }
+      candidates.clear();
+      for (std::size_t i = 0; i < reference.size(); ++i) {
+        const float from_anchor = std::hypot(reference[i].x - anchor_x, reference[i].y - anchor_y);
+        const float tolerance = kPairTolerance + kStretch * from_anchor;
+        for (std::size_t j = 0; j < probe.size(); ++j) {
+          const float d = std::hypot(reference[i].x - moved[j].x, reference[i].y - moved[j].y);
+          if (d > tolerance) continue;
+          const float turn = std::abs(wrap(reference[i].theta - moved[j].theta));
+          if (turn > kPairAngleTolerance) continue;
+          candidates.push_back({d / tolerance + turn / kPairAngleTolerance, i, j});
+        }
+      }
+      std::sort(candidates.begin(), candidates.end(), [](const Candidate& x, const Candidate& y) { return x.cost < y.cost; });
+      std::fill(used_a.begin(), used_a.end(), false);
+      std::fill(used_b.begin(), used_b.end(), false);
+      matched.clear();
+      for (const auto& candidate : candidates) {
+        if (used_a[candidate.a] || used_b[candidate.b]) continue;
+        used_a[candidate.a] = used_b[candidate.b] = true;
+        matched.emplace_back(candidate.a, candidate.b);
+      }
+      if (pass == 1 || matched.size() < 3) break;
+      // Least-squares rigid alignment over the pairs found, then pair again.
+      double mx = 0, my = 0, px = 0, py = 0;
+      for (const auto& [i, j] : matched) mx += reference[i].x, my += reference[i].y, px += probe[j].x, py += probe[j].y;
+      const double count = static_cast<double>(matched.size());
+      mx /= count, my /= count, px /= count, py /= count;
+      double sxx = 0, sxy = 0;
+      for (const auto& [i, j] : matched) {
+        const double ax = reference[i].x - mx, ay = reference[i].y - my, bx = probe[j].x - px, by = probe[j].y - py;
+        sxx += bx * ax + by * ay;
+        sxy += bx * ay - by * ax;
+      }
+      rotation = static_cast<float>(std::atan2(sxy, sxx));
+      c = std::cos(rotation), s = std::sin(rotation);
+      tx = static_cast<float>(mx - (c * px - s * py));
+      ty = static_cast<float>(my - (s * px + c * py));
+    }
+    // How many minutiae each print has where the other one has finger.
+    auto in_other = [&](const std::vector<Point>& mine, const std::vector<Point>& other) {
+      int count = 0;
+      for (const auto& m : mine) {
+        for (const auto& o : other) {
+          if (std::hypot(m.x - o.x, m.y - o.y) <= kOverlapReach) {
+            ++count;
+            break;
+          }
+        }
+      }
+      return static_cast<float>(count);
+    };
+    const float reference_shown = std::max(kLeastShown, in_other(reference, moved));
+    const float probe_shown = std::max(kLeastShown, in_other(moved, reference));
+    const auto m = static_cast<float>(matched.size());
+    best = std::max(best, static_cast<double>(m * m / (reference_shown * probe_shown)));
+  }
+  return std::min(1.0, best);
+}
+
+Comparison cylinder_compare(const std::vector<Point>& reference, const std::vector<Point>& probe) {
+  Comparison result;
+  const auto a = cylinders(reference);
+  const auto b = cylinders(probe);
+  const int possible = possible_cell_count();
+  std::vector<std::tuple<float, std::size_t, std::size_t>> similarities;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    for (std::size_t j = 0; j < b.size(); ++j) {
+      const float similarity = cylinder_similarity(a[i], reference[i], b[j], probe[j], possible);
+      if (similarity > 0) similarities.emplace_back(similarity, i, j);
+    }
+  }
+  std::sort(similarities.begin(), similarities.end(), [](const auto& x, const auto& y) { return std::get<0>(x) > std::get<0>(y); });
+  const double local = std::sqrt(relaxed_local_score(reference, probe, similarities, &result.paired));
+  const double global = consolidated_score(reference, probe, similarities);
+  const double fused = (1 - kGlobalWeight) * local + kGlobalWeight * global;
+  result.score = std::clamp(static_cast<int>(std::lround(kScoreMax * fused)), 0, kScoreMax);
   return result;
 }
 

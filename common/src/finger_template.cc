@@ -86,12 +86,29 @@ Result<std::vector<CompactMinutia>> decode_compact(ByteView data) {
 
 Result<std::vector<CompactMinutia>> to_card_template(const std::vector<Minutia>& minutiae,
                                                     const CardTemplateRules& rules) {
-  std::vector<const Minutia*> usable;
+  // The card compares positions relative to each other, so the template is centred on the
+  // minutiae: a capture wider than 25.5 mm (FVC2004's sensor is 32.5 mm) keeps the whole finger.
+  double low_x = HUGE_VAL, high_x = -HUGE_VAL, low_y = HUGE_VAL, high_y = -HUGE_VAL;
   for (const auto& minutia : minutiae) {
-    const double x = std::round(minutia.x_mm * 10.0);
-    const double y = std::round(minutia.y_mm * 10.0);
-    if (x >= 0 && x <= 255 && y >= 0 && y <= 255 && std::isfinite(minutia.angle_rad)) usable.push_back(&minutia);
+    if (!std::isfinite(minutia.x_mm) || !std::isfinite(minutia.y_mm) || !std::isfinite(minutia.angle_rad)) continue;
+    low_x = std::min(low_x, minutia.x_mm), high_x = std::max(high_x, minutia.x_mm);
+    low_y = std::min(low_y, minutia.y_mm), high_y = std::max(high_y, minutia.y_mm);
   }
+  const double shift_x = low_x <= high_x ? 12.75 - (low_x + high_x) / 2 : 0;
+  const double shift_y = low_y <= high_y ? 12.75 - (low_y + high_y) / 2 : 0;
+  std::vector<Minutia> centred;
+  centred.reserve(minutiae.size());
+  for (const auto& minutia : minutiae) {
+    Minutia moved = minutia;
+    moved.x_mm += shift_x;
+    moved.y_mm += shift_y;
+    const double x = std::round(moved.x_mm * 10.0);
+    const double y = std::round(moved.y_mm * 10.0);
+    if (x >= 0 && x <= 255 && y >= 0 && y <= 255 && std::isfinite(moved.angle_rad)) centred.push_back(moved);
+  }
+  std::vector<const Minutia*> usable;
+  usable.reserve(centred.size());
+  for (const auto& minutia : centred) usable.push_back(&minutia);
   std::stable_sort(usable.begin(), usable.end(),
                    [](const Minutia* a, const Minutia* b) { return a->quality > b->quality; });
   if (usable.size() > rules.max_minutiae) usable.resize(rules.max_minutiae);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numbers>
 
 namespace sdbox::finger {
@@ -37,8 +38,6 @@ TEST(FingerTemplate, QuantisesPrunesByQualityAndOrdersForTheCard) {
   for (int i = 0; i < 20; ++i) {
     minutiae.push_back({1.0 + i * 0.5, 20.0 - i * 0.7, i * 0.3, MinutiaType::ending, i / 20.0});
   }
-  minutiae.push_back({30.0, 5.0, 0, MinutiaType::ending, 1.0});   // beyond 25.5 mm: dropped
-  minutiae.push_back({-0.5, 5.0, 0, MinutiaType::ending, 1.0});   // negative: dropped
   CardTemplateRules rules;
   rules.min_minutiae = 5;
   rules.max_minutiae = 10;
@@ -46,9 +45,10 @@ TEST(FingerTemplate, QuantisesPrunesByQualityAndOrdersForTheCard) {
   auto compact = to_card_template(minutiae, rules);
   ASSERT_TRUE(compact) << compact.error().describe();
   ASSERT_EQ(compact->size(), 10u) << "pruned to the card's maximum";
-  // The best ten have i = 10..19, x = 6.0..10.5 mm.
-  EXPECT_EQ(compact->front().x, 60);
-  EXPECT_EQ(compact->back().x, 105);
+  // The minutiae span x = 1.0..10.5 mm, centred on 12.75 mm: moved by 7 mm. The best ten have
+  // i = 10..19, x = 6.0..10.5 mm, so 13.0..17.5 mm on the card.
+  EXPECT_EQ(compact->front().x, 130);
+  EXPECT_EQ(compact->back().x, 175);
   for (std::size_t i = 1; i < compact->size(); ++i) EXPECT_LT((*compact)[i - 1].x, (*compact)[i].x);
   // 19 * 0.3 rad = 5.7 rad = 0.907 turn = 58.06 steps.
   EXPECT_EQ(compact->back().angle, 58);
@@ -57,6 +57,26 @@ TEST(FingerTemplate, QuantisesPrunesByQualityAndOrdersForTheCard) {
   auto too_few = to_card_template(minutiae, rules);
   ASSERT_FALSE(too_few);
   EXPECT_EQ(too_few.error().category, ErrorCategory::usage);
+}
+
+TEST(FingerTemplate, CentresTheFingerSoWideCapturesKeepTheirMinutiae) {
+  // A sensor wider than the format's 25.5 mm (FVC2004's is 32.5 mm): a finger on its right-hand
+  // side keeps every minutia, at the same distances from each other.
+  CardTemplateRules rules;
+  rules.min_minutiae = 2;
+  auto right_side = to_card_template({{7.0, 3.0, 0, MinutiaType::ending, 1}, {31.0, 27.0, 0, MinutiaType::bifurcation, 1}}, rules);
+  ASSERT_TRUE(right_side) << right_side.error().describe();
+  ASSERT_EQ(right_side->size(), 2u);
+  EXPECT_EQ(right_side->at(1).x - right_side->at(0).x, 240);
+  EXPECT_EQ(right_side->at(1).y - right_side->at(0).y, 240);
+  // Wider than the format itself: what lies beyond 12.75 mm of the centre is left out.
+  rules.min_minutiae = 1;
+  auto too_wide = to_card_template({{0.0, 5.0, 0, MinutiaType::ending, 1}, {15.0, 5.0, 0, MinutiaType::ending, 1},
+                                    {30.5, 5.0, 0, MinutiaType::ending, 1}, {std::nan(""), 5.0, 0, MinutiaType::ending, 1}},
+                                   rules);
+  ASSERT_TRUE(too_wide) << too_wide.error().describe();
+  ASSERT_EQ(too_wide->size(), 1u);
+  EXPECT_EQ(too_wide->front().x, 125);  // 15.0 mm moved by -2.5 mm (the span is 0..30.5 mm)
 }
 
 TEST(FingerTemplate, AnglesWrapAroundTheTurn) {

@@ -22,6 +22,8 @@
 
 namespace {
 
+using sdbox::finger::kScoreMax;
+
 using namespace sdbox;
 using Clock = std::chrono::steady_clock;
 
@@ -39,7 +41,7 @@ double median(std::vector<double> values) {
 
 /// FNMR at the smallest threshold whose FMR does not exceed `target_fmr`.
 double fnmr_at_fmr(const std::vector<int>& genuine, const std::vector<int>& impostor, double target_fmr) {
-  for (int threshold = 0; threshold <= 101; ++threshold) {
+  for (int threshold = 0; threshold <= kScoreMax + 1; ++threshold) {
     const double fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [&](int s) { return s >= threshold; })) /
                        static_cast<double>(impostor.size());
     if (fmr <= target_fmr) {
@@ -52,17 +54,44 @@ double fnmr_at_fmr(const std::vector<int>& genuine, const std::vector<int>& impo
 
 /// The smallest score threshold whose FMR does not exceed `target_fmr`.
 int threshold_for_fmr(const std::vector<int>& impostor, double target_fmr) {
-  for (int threshold = 0; threshold <= 101; ++threshold) {
+  for (int threshold = 0; threshold <= kScoreMax + 1; ++threshold) {
     const double fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [&](int s) { return s >= threshold; })) /
                        static_cast<double>(impostor.size());
     if (fmr <= target_fmr) return threshold;
   }
-  return 101;
+  return kScoreMax + 1;
+}
+
+/// The capture, faded, with each minutia drawn: a square (ending) or a cross (bifurcation) and a
+/// tick along its direction; darker for better quality.
+GrayImage mark_minutiae(const GrayImage& image, const std::vector<finger::Minutia>& minutiae) {
+  GrayImage marked = image;
+  for (auto& pixel : marked.pixels) pixel = static_cast<std::uint8_t>(160 + pixel / 3);
+  auto put = [&](double x, double y, std::uint8_t value) {
+    const auto px = static_cast<int>(std::lround(x)), py = static_cast<int>(std::lround(y));
+    if (px >= 0 && py >= 0 && px < marked.width && py < marked.height) {
+      marked.pixels[static_cast<std::size_t>(py) * static_cast<std::size_t>(marked.width) + static_cast<std::size_t>(px)] = value;
+    }
+  };
+  const double pixels_per_mm = image.dpi / 25.4;
+  for (const auto& minutia : minutiae) {
+    const double x = minutia.x_mm * pixels_per_mm, y = minutia.y_mm * pixels_per_mm;
+    const auto value = static_cast<std::uint8_t>(std::clamp(140.0 - 140.0 * minutia.quality, 0.0, 140.0));
+    for (int t = -3; t <= 3; ++t) {
+      if (minutia.type == finger::MinutiaType::ending) {
+        put(x + t, y - 3, value), put(x + t, y + 3, value), put(x - 3, y + t, value), put(x + 3, y + t, value);
+      } else {
+        put(x + t, y + t, value), put(x + t, y - t, value);
+      }
+    }
+    for (int t = 3; t <= 12; ++t) put(x + t * std::cos(minutia.angle_rad), y - t * std::sin(minutia.angle_rad), value);
+  }
+  return marked;
 }
 
 double equal_error_rate(const std::vector<int>& genuine, const std::vector<int>& impostor) {
   double best_gap = 2, eer = 1;
-  for (int threshold = 0; threshold <= 101; ++threshold) {
+  for (int threshold = 0; threshold <= kScoreMax + 1; ++threshold) {
     const double fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [&](int s) { return s >= threshold; })) /
                        static_cast<double>(impostor.size());
     const double fnmr = static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [&](int s) { return s < threshold; })) /
@@ -136,7 +165,9 @@ int main(int argc, char** argv) {
     auto extraction = firmware::extract_minutiae(*image, extractor, trace_folder.empty() ? nullptr : &trace);
     if (!trace_folder.empty() && extraction) {
       const std::string stem = path.stem().string();
-      for (const auto& [suffix, picture] : {std::pair{".mask.tif", &trace.mask}, {".enhanced.tif", &trace.enhanced}, {".skeleton.tif", &trace.skeleton}}) {
+      GrayImage marked = mark_minutiae(*image, extraction->minutiae);
+      for (const auto& [suffix, picture] : {std::pair<const char*, const GrayImage*>{".mask.tif", &trace.mask}, {".enhanced.tif", &trace.enhanced}, {".skeleton.tif", &trace.skeleton},
+                                            {".minutiae.tif", &marked}}) {
         if (auto written = write_image(*picture, trace_folder / (stem + suffix)); !written) {
           std::cerr << written.error().describe() << "\n";
           return 1;

@@ -11,14 +11,17 @@
 namespace sdbox::finger {
 
 struct Comparison {
-  int score = 0;       ///< 0..100
+  int score = 0;       ///< 0..kScoreMax
   int paired = 0;      ///< minutia pairs the score rests on
   bool match = false;  ///< score >= kMatchThreshold
 };
 
 /// The product decision threshold on `score`, chosen for a low false match rate on the shared
 /// FVC sets (tools/bench-fingerprint prints the FMR it gives and the threshold FMR 0.1 % needs).
-inline constexpr int kMatchThreshold = 18;
+inline constexpr int kMatchThreshold = 170;
+
+/// The highest score: per mille, so that thresholds can be set finely.
+inline constexpr int kScoreMax = 1000;
 
 Comparison compare(const std::vector<CompactMinutia>& reference, const std::vector<CompactMinutia>& probe);
 

@@ -72,8 +72,9 @@ Bytes encode_compact(const std::vector<CompactMinutia>& minutiae);
 /// Strict decoding: a non-empty multiple of three bytes, no reserved type (3).
 Result<std::vector<CompactMinutia>> decode_compact(ByteView data);
 
-/// Quantises physical minutiae for the card: coordinates to 0.1 mm (those outside 0..25.5 mm
-/// are dropped), angles to 64ths of a turn; keeps the `max_minutiae` of best quality and orders
+/// Quantises physical minutiae for the card: centred on the minutiae's extent (the card compares
+/// relative positions, and a sensor may be wider than the format), coordinates to 0.1 mm (those
+/// still outside 0..25.5 mm are dropped), angles to 64ths of a turn; keeps the `max_minutiae` of best quality and orders
 /// them as the rules say. Fails when fewer than `min_minutiae` remain.
 Result<std::vector<CompactMinutia>> to_card_template(const std::vector<Minutia>& minutiae,
                                                     const CardTemplateRules& rules);
