@@ -63,8 +63,44 @@ struct Cylinder {
   bool usable = false;
 };
 
+/// The convex hull of the minutiae (counter-clockwise in x/y), where the print has finger.
+std::vector<Point> convex_hull(std::vector<Point> points) {
+  std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.x < b.x || (a.x == b.x && a.y < b.y); });
+  if (points.size() < 3) return points;
+  auto turn = [](const Point& o, const Point& a, const Point& b) { return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x); };
+  std::vector<Point> hull(2 * points.size());
+  std::size_t k = 0;
+  for (const auto& p : points) {
+    while (k >= 2 && turn(hull[k - 2], hull[k - 1], p) <= 0) --k;
+    hull[k++] = p;
+  }
+  for (std::size_t i = points.size() - 1, lower = k + 1; i-- > 0;) {
+    while (k >= lower && turn(hull[k - 2], hull[k - 1], points[i]) <= 0) --k;
+    hull[k++] = points[i];
+  }
+  hull.resize(k - 1);
+  return hull;
+}
+
+/// Whether (x, y) lies in the hull or within `margin` of it (MCC's valid cells).
+bool near_hull(const std::vector<Point>& hull, float x, float y, float margin) {
+  bool inside = hull.size() >= 3;
+  float nearest = HUGE_VALF;
+  for (std::size_t i = 0; i < hull.size(); ++i) {
+    const Point& a = hull[i];
+    const Point& b = hull[(i + 1) % hull.size()];
+    const float ex = b.x - a.x, ey = b.y - a.y;
+    if (ex * (y - a.y) - ey * (x - a.x) < 0) inside = false;
+    const float length2 = ex * ex + ey * ey;
+    const float t = length2 > 0 ? std::clamp(((x - a.x) * ex + (y - a.y) * ey) / length2, 0.0f, 1.0f) : 0.0f;
+    nearest = std::min(nearest, std::hypot(a.x + t * ex - x, a.y + t * ey - y));
+  }
+  return inside || nearest <= margin;
+}
+
 std::vector<Cylinder> cylinders(const std::vector<Point>& points) {
   std::vector<Cylinder> result(points.size());
+  const auto hull = convex_hull(points);
   const float cell = 2 * kCylinderRadius / kCellsAcross;
   const float spatial_norm = 1.0f / (kSpatialSigma * std::sqrt(2 * kPi));
   const float directional_norm = 1.0f / (kDirectionalSigma * std::sqrt(2 * kPi));
@@ -83,18 +119,16 @@ std::vector<Cylinder> cylinders(const std::vector<Point>& points) {
         ++possible_cells;
         const float x = points[m].x + c * u - s * v;
         const float y = points[m].y + s * u + c * v;
-        // Cells away from every minutia lie outside the print: they say nothing.
+        // Cells beyond the minutiae's hull lie outside the print: they say nothing.
+        if (!near_hull(hull, x, y, kHullMargin)) continue;
         near.clear();
-        bool inside = false;
         for (std::size_t t = 0; t < points.size(); ++t) {
           const float dx = points[t].x - x, dy = points[t].y - y;
           const float d2 = dx * dx + dy * dy;
-          if (d2 <= kHullMargin * kHullMargin) inside = true;
           if (t != m && d2 <= 9 * kSpatialSigma * kSpatialSigma) {
             near.emplace_back(t, spatial_norm * std::exp(-d2 / (2 * kSpatialSigma * kSpatialSigma)));
           }
         }
-        if (!inside) continue;
         const auto cell_index = static_cast<std::size_t>(i) * kCellsAcross + static_cast<std::size_t>(j);
         cylinder.valid[cell_index] = true;
         ++valid_cells;

@@ -491,6 +491,17 @@ float angle_between(float a, float b) {
   return d > kPi ? 2 * kPi - d : d;
 }
 
+/// Whether the line from (x, y) opposite to `iso_direction` leaves the mask within `reach`.
+bool leaves_the_finger(const Mask& mask, int x, int y, float iso_direction, float reach) {
+  const float ux = -std::cos(iso_direction), uy = std::sin(iso_direction);  // y points down
+  for (float t = 1; t <= reach; t += 1) {
+    const int sx = static_cast<int>(std::lround(static_cast<float>(x) + t * ux));
+    const int sy = static_cast<int>(std::lround(static_cast<float>(y) + t * uy));
+    if (!mask.inside(sx, sy) || !mask.at(sx, sy)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptions& options, ExtractionTrace* trace) {
@@ -602,6 +613,9 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
         // A short piece that ends at a junction or another end is a spur or an island.
         if (walk.steps < follow_length && (walk.hit_junction || walk.hit_end)) continue;
         candidate.angle = iso_angle(static_cast<float>(walk.x - x), static_cast<float>(walk.y - y));
+        // A ridge that runs out of the finger's area within two periods ends there only
+        // because the capture does.
+        if (leaves_the_finger(mask, x, y, candidate.angle, 2 * mean_period)) continue;
       } else {
         if (walks.size() < 3) continue;
         candidate.type = finger::MinutiaType::bifurcation;
