@@ -20,7 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto probe = decode_compact(input)) {
     if (encode_compact(*probe).size() != size) std::abort();
     const auto result = compare(reference, *probe);
-    if (result.score < 0 || result.score > 100 || result.paired > static_cast<int>(probe->size())) std::abort();
+    if (result.score < 0 || result.score > kScoreMax || result.paired > static_cast<int>(probe->size())) std::abort();
+    // Degenerate probes (repeated or collinear minutiae) also serve as the reference.
+    const auto itself = compare(*probe, *probe);
+    if (itself.score < 0 || itself.score > kScoreMax) std::abort();
   }
   if (auto rules = parse_bit_group(input)) {
     if (parse_bit_group(encode_bit_group(*rules))->size() != rules->size()) std::abort();
