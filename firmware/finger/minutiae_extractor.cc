@@ -494,7 +494,8 @@ float angle_between(float a, float b) {
 /// Whether the line from (x, y) opposite to `iso_direction` leaves the mask within `reach`.
 bool leaves_the_finger(const Mask& mask, int x, int y, float iso_direction, float reach) {
   const float ux = -std::cos(iso_direction), uy = std::sin(iso_direction);  // y points down
-  for (float t = 1; t <= reach; t += 1) {
+  for (int step = 1; static_cast<float>(step) <= reach; ++step) {
+    const auto t = static_cast<float>(step);
     const int sx = static_cast<int>(std::lround(static_cast<float>(x) + t * ux));
     const int sy = static_cast<int>(std::lround(static_cast<float>(y) + t * uy));
     if (!mask.inside(sx, sy) || !mask.at(sx, sy)) return true;

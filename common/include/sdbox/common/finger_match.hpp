@@ -5,14 +5,16 @@
 #include <vector>
 
 /// The comparison the card performs (on-card comparison): a compact-card probe against a
-/// compact-card reference, with Minutia Cylinder-Code local descriptors consolidated by Local
-/// Similarity Sort with Relaxation (Cappelli, Ferrara, Maltoni, IEEE TPAMI 2010). Lives in common so the card emulator and the benchmarks run the same
-/// code a box relies on.
+/// compact-card reference. Two views fused: Minutia Cylinder-Code local descriptors consolidated
+/// by Local Similarity Sort with Relaxation (Cappelli, Ferrara, Maltoni, IEEE TPAMI 2010), and a
+/// global consolidation (alignments proposed by the most similar local pairs, one-to-one pairing
+/// with a tolerance for elastic skin, judged on the area both prints show). Lives in common so the
+/// card emulator and the benchmarks run the same code a box relies on.
 namespace sdbox::finger {
 
 struct Comparison {
   int score = 0;       ///< 0..kScoreMax
-  int paired = 0;      ///< minutia pairs the score rests on
+  int paired = 0;      ///< minutia pairs the local score rests on (up to 12)
   bool match = false;  ///< score >= kMatchThreshold
 };
 
