@@ -549,6 +549,24 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
   const Field period = ridge_period(normalised, field, mask, options.block);
   const Field enhanced = enhance(normalised, field, period, mask, options.block, options.along_ridge_sigma);
   const Field border_distance = distance_to_background(mask);
+  // Ridge clarity: how strongly the oriented band-pass responds around a point, relative to the
+  // clearest parts of this capture. Faint, smudged or noisy areas answer weakly.
+  const Field clarity = [&] {
+    Field magnitude(enhanced.width, enhanced.height);
+    for (std::size_t i = 0; i < magnitude.values.size(); ++i) magnitude.values[i] = mask.values[i] ? std::abs(enhanced.values[i]) : 0.0f;
+    Field smooth = fast_blur(magnitude, 8.0);
+    std::vector<float> inside;
+    for (std::size_t i = 0; i < smooth.values.size(); ++i) {
+      if (mask.values[i]) inside.push_back(smooth.values[i]);
+    }
+    float high = 1;
+    if (!inside.empty()) {
+      std::nth_element(inside.begin(), inside.begin() + static_cast<std::ptrdiff_t>(inside.size() * 9 / 10), inside.end());
+      high = std::max(1e-6f, inside[inside.size() * 9 / 10]);
+    }
+    for (auto& v : smooth.values) v = std::min(1.0f, v / high);
+    return smooth;
+  }();
 
   Mask skeleton(raw.width, raw.height);
   std::size_t foreground = 0;
@@ -607,7 +625,9 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
         walks.push_back(follow(skeleton, x, y, x + dx, y + dy, follow_length));
       }
       Candidate candidate{static_cast<float>(x), static_cast<float>(y), 0, finger::MinutiaType::ending,
-                          coherence * std::min(1.0f, border_distance.at(x, y) / (3 * margin))};
+                          // The cube makes clarity decide which minutiae a full template keeps.
+                          coherence * std::min(1.0f, border_distance.at(x, y) / (3 * margin)) *
+                              std::pow(clarity.at(x, y), 3.0f)};
       if (cn == 1) {
         if (walks.empty()) continue;
         const Walk& walk = walks.front();
