@@ -628,6 +628,9 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
                           // The cube makes clarity decide which minutiae a full template keeps.
                           coherence * std::min(1.0f, border_distance.at(x, y) / (3 * margin)) *
                               std::pow(clarity.at(x, y), 3.0f)};
+      // Where the ridges answer the filter at less than a fifth of the capture's clearest parts,
+      // a fork or an end is more likely noise than skin.
+      if (clarity.at(x, y) < 0.2f) continue;
       if (cn == 1) {
         if (walks.empty()) continue;
         const Walk& walk = walks.front();
