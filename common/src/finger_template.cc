@@ -96,21 +96,18 @@ Result<std::vector<CompactMinutia>> to_card_template(const std::vector<Minutia>&
   }
   const double shift_x = low_x <= high_x ? 12.75 - (low_x + high_x) / 2 : 0;
   const double shift_y = low_y <= high_y ? 12.75 - (low_y + high_y) / 2 : 0;
-  std::vector<Minutia> centred;
-  centred.reserve(minutiae.size());
+  std::vector<Minutia> usable;
+  usable.reserve(minutiae.size());
   for (const auto& minutia : minutiae) {
     Minutia moved = minutia;
     moved.x_mm += shift_x;
     moved.y_mm += shift_y;
     const double x = std::round(moved.x_mm * 10.0);
     const double y = std::round(moved.y_mm * 10.0);
-    if (x >= 0 && x <= 255 && y >= 0 && y <= 255 && std::isfinite(moved.angle_rad)) centred.push_back(moved);
+    if (x >= 0 && x <= 255 && y >= 0 && y <= 255 && std::isfinite(moved.angle_rad)) usable.push_back(moved);
   }
-  std::vector<const Minutia*> usable;
-  usable.reserve(centred.size());
-  for (const auto& minutia : centred) usable.push_back(&minutia);
   std::stable_sort(usable.begin(), usable.end(),
-                   [](const Minutia* a, const Minutia* b) { return a->quality > b->quality; });
+                   [](const Minutia& a, const Minutia& b) { return a.quality > b.quality; });
   if (usable.size() > rules.max_minutiae) usable.resize(rules.max_minutiae);
   if (usable.size() < rules.min_minutiae) {
     return make_error(ErrorCategory::usage, fmt::format("{} usable minutiae, the card needs at least {}", usable.size(),
@@ -119,12 +116,12 @@ Result<std::vector<CompactMinutia>> to_card_template(const std::vector<Minutia>&
   std::vector<CompactMinutia> compact;
   compact.reserve(usable.size());
   constexpr double kTurn = 2 * std::numbers::pi;
-  for (const Minutia* minutia : usable) {
-    double turns = std::fmod(minutia->angle_rad, kTurn) / kTurn;
+  for (const Minutia& minutia : usable) {
+    double turns = std::fmod(minutia.angle_rad, kTurn) / kTurn;
     if (turns < 0) turns += 1.0;
     const auto angle = static_cast<std::uint8_t>(static_cast<int>(std::lround(turns * kAngleSteps)) % kAngleSteps);
-    compact.push_back({static_cast<std::uint8_t>(std::lround(minutia->x_mm * 10.0)),
-                       static_cast<std::uint8_t>(std::lround(minutia->y_mm * 10.0)), minutia->type, angle});
+    compact.push_back({static_cast<std::uint8_t>(std::lround(minutia.x_mm * 10.0)),
+                       static_cast<std::uint8_t>(std::lround(minutia.y_mm * 10.0)), minutia.type, angle});
   }
   if ((rules.ordering & 0x1C) != 0) {
     std::stable_sort(compact.begin(), compact.end(),

@@ -225,10 +225,15 @@ int main(int argc, char** argv) {
   const double eer = equal_error_rate(genuine, impostor);
   const double fnmr1 = fnmr_at_fmr(genuine, impostor, 0.01);
   const double fnmr01 = fnmr_at_fmr(genuine, impostor, 0.001);
-  const double product_fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [](int s) { return s >= finger::kMatchThreshold; })) /
-                             static_cast<double>(impostor.size());
-  const double product_fnmr = static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [](int s) { return s < finger::kMatchThreshold; })) /
-                              static_cast<double>(genuine.size());
+  // The share of `scores` the product threshold accepts (or refuses).
+  auto share = [](const std::vector<int>& scores, bool accepted) {
+    if (scores.empty()) return 0.0;
+    return static_cast<double>(std::count_if(scores.begin(), scores.end(),
+                                             [&](int s) { return (s >= finger::kMatchThreshold) == accepted; })) /
+           static_cast<double>(scores.size());
+  };
+  const double product_fmr = share(impostor, true);
+  const double product_fnmr = share(genuine, false);
   std::optional<bench::PeerRates> peer;
   if (!skip_peer) {
     std::vector<bench::PeerImage> peer_images;
@@ -265,12 +270,6 @@ int main(int argc, char** argv) {
       }
     }
   }
-  auto share = [](const std::vector<int>& scores, bool accepted) {
-    if (scores.empty()) return 0.0;
-    return static_cast<double>(std::count_if(scores.begin(), scores.end(),
-                                             [&](int s) { return (s >= finger::kMatchThreshold) == accepted; })) /
-           static_cast<double>(scores.size());
-  };
   const double attempt_fmr = share(attempt_impostor, true), attempt_fnmr = share(attempt_genuine, false);
   const double attempt_fnmr_at_peer_fmr =
       peer && !attempt_genuine.empty() && !attempt_impostor.empty() ? fnmr_at_fmr(attempt_genuine, attempt_impostor, peer->fmr) : 0;
