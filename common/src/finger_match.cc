@@ -16,6 +16,7 @@ struct Point {
   float x;
   float y;
   float theta;
+  MinutiaType type;
 };
 
 float wrap(float angle) {
@@ -31,7 +32,7 @@ std::vector<Point> to_points(const std::vector<CompactMinutia>& minutiae) {
     // ISO angles turn counter-clockwise as seen on the image; with y pointing down that is
     // clockwise in the x/y frame used for positions, hence the sign.
     points.push_back({static_cast<float>(m.x), static_cast<float>(m.y),
-                      -static_cast<float>(m.angle) * 2 * kPi / static_cast<float>(kAngleSteps)});
+                      -static_cast<float>(m.angle) * 2 * kPi / static_cast<float>(kAngleSteps), m.type});
   }
   return points;
 }
@@ -270,13 +271,16 @@ constexpr float kPairAngleTolerance = kPi / 6;
 constexpr float kOverlapReach = 25.0f;        // a minutia within 2.5 mm of the other's lies in its area
 constexpr float kLeastShown = 16.0f;          // small overlaps are not allowed to look perfect
 constexpr double kGlobalWeight = 0.3;         // share of the consolidated score in the final one
+// Pressure and moisture turn endings into forks and back, so a pair of different types still
+// counts, but less: chance pairs between two fingers agree on type only half the time.
+constexpr float kTypeMismatchCredit = 0.75f;
 
 /// Global consolidation: each of the most similar local pairs proposes an alignment (the
 /// probe turned and moved so the pair coincides); the probe's minutiae are paired one-to-one with
 /// the reference's that land close enough, the tolerance growing with the distance from the
 /// anchor because skin stretches. The score is the share of the minutiae both prints could show
-/// (those in the other's area) that found a partner: partial captures are not punished for the
-/// area they miss.
+/// (those in the other's area) that found a partner, a partner of the other type counting less:
+/// partial captures are not punished for the area they miss.
 double consolidated_score(const std::vector<Point>& reference, const std::vector<Point>& probe,
                           const std::vector<std::tuple<float, std::size_t, std::size_t>>& similarities) {
   std::vector<Point> moved(probe.size());
@@ -297,7 +301,7 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
     const float anchor_x = reference[ai].x, anchor_y = reference[ai].y;
     for (int pass = 0; pass < 2; ++pass) {
       for (std::size_t j = 0; j < probe.size(); ++j) {
-        moved[j] = {c * probe[j].x - s * probe[j].y + tx, s * probe[j].x + c * probe[j].y + ty, wrap(probe[j].theta + rotation)};
+        moved[j] = {c * probe[j].x - s * probe[j].y + tx, s * probe[j].x + c * probe[j].y + ty, wrap(probe[j].theta + rotation), probe[j].type};
       }
       candidates.clear();
       for (std::size_t i = 0; i < reference.size(); ++i) {
@@ -352,7 +356,8 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
     };
     const float reference_shown = std::max(kLeastShown, in_other(reference, moved));
     const float probe_shown = std::max(kLeastShown, in_other(moved, reference));
-    const auto m = static_cast<float>(matched.size());
+    float m = 0;
+    for (const auto& [i, j] : matched) m += reference[i].type == probe[j].type ? 1.0f : kTypeMismatchCredit;
     best = std::max(best, static_cast<double>(m * m / (reference_shown * probe_shown)));
   }
   return std::min(1.0, best);

@@ -49,6 +49,25 @@ TEST(FingerMatch, GenuineImpressionsMatchAndImpostorsDoNotAtTheProductThreshold)
   EXPECT_EQ(impostor_accepted, 0);
 }
 
+TEST(FingerMatch, PartnersOfTheOtherTypeCountLessButStillCount) {
+  std::mt19937 random(11);
+  const auto reference = card_template(random_finger(random, 40));
+  auto flip_every = [&](std::size_t step) {
+    auto probe = reference;
+    for (std::size_t i = 0; i < probe.size(); i += step) {
+      probe[i].type = probe[i].type == MinutiaType::ending ? MinutiaType::bifurcation : MinutiaType::ending;
+    }
+    return compare(reference, probe);
+  };
+  const auto same = compare(reference, reference);
+  const auto half_flipped = flip_every(2);
+  const auto all_flipped = flip_every(1);
+  EXPECT_LT(half_flipped.score, same.score);
+  EXPECT_LT(all_flipped.score, half_flipped.score);
+  // Pressure turns endings into forks: a finger whose every minutia changed type is still the finger.
+  EXPECT_TRUE(all_flipped.match) << all_flipped.score;
+}
+
 TEST(FingerMatch, TooFewMinutiaeNeverMatch) {
   std::mt19937 random(3);
   const auto reference = card_template(random_finger(random));
