@@ -491,6 +491,17 @@ float angle_between(float a, float b) {
   return d > kPi ? 2 * kPi - d : d;
 }
 
+/// The skeleton walk gives a minutia's sense, but in whole-pixel steps over about one ridge period;
+/// the smoothed ridge flow (`iso_flow`, defined modulo pi) gives a finer angle. Where the two
+/// disagree by more than 45 degrees (near cores and deltas, where the flow turns fast) the walk's
+/// angle is kept.
+float refined_by_the_flow(float walk_angle, float iso_flow) {
+  const float flipped = iso_flow + kPi;
+  const float flow = angle_between(iso_flow, walk_angle) < angle_between(flipped, walk_angle) ? iso_flow : flipped;
+  if (angle_between(flow, walk_angle) >= kPi / 4) return walk_angle;
+  return std::atan2(std::sin(flow), std::cos(flow));
+}
+
 /// Whether the line from (x, y) opposite to `iso_direction` leaves the mask within `reach`.
 bool leaves_the_finger(const Mask& mask, int x, int y, float iso_direction, float reach) {
   const float ux = -std::cos(iso_direction), uy = std::sin(iso_direction);  // y points down
@@ -669,6 +680,7 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
         }
         candidate.angle = iso_angle(sx, sy);
       }
+      candidate.angle = refined_by_the_flow(candidate.angle, -field.angle.at(x, y));
       candidates.push_back(candidate);
     }
   }
