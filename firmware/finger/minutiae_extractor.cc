@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numbers>
 #include <queue>
+#include <utility>
 
 namespace sdbox::firmware {
 
@@ -141,6 +142,13 @@ Field normalise(const Field& image) {
   return out;
 }
 
+/// The value a tenth of `values` (not empty) lie above: a capture's clearest parts, outliers aside.
+float upper_decile(std::vector<float> values) {
+  const auto at = values.begin() + static_cast<std::ptrdiff_t>(values.size() * 9 / 10);
+  std::nth_element(values.begin(), at, values.end());
+  return *at;
+}
+
 /// Foreground blocks: enough grey-level variation; then cleaned (majority, holes, largest part).
 Mask segment(const Field& image, int block) {
   const int bw = (image.width + block - 1) / block, bh = (image.height + block - 1) / block;
@@ -160,9 +168,7 @@ Mask segment(const Field& image, int block) {
       deviation[static_cast<std::size_t>(by) * bw + bx] = static_cast<float>(std::sqrt(std::max(0.0, sum_squared / count - mean * mean)));
     }
   }
-  std::vector<float> sorted = deviation;
-  std::sort(sorted.begin(), sorted.end());
-  const float high = sorted[sorted.size() * 9 / 10];
+  const float high = upper_decile(deviation);
   const float threshold = std::max(6.0f, 0.3f * high);
   Mask blocks(bw, bh);
   for (int i = 0; i < bw * bh; ++i) blocks.values[static_cast<std::size_t>(i)] = deviation[static_cast<std::size_t>(i)] > threshold;
@@ -491,13 +497,27 @@ float angle_between(float a, float b) {
   return d > kPi ? 2 * kPi - d : d;
 }
 
+/// Ridge clarity, 0..1: how strongly the oriented band-pass responds around a point, relative to
+/// the clearest parts of this capture. Faint, smudged or noisy areas answer weakly.
+Field ridge_clarity(const Field& enhanced, const Mask& mask) {
+  Field magnitude(enhanced.width, enhanced.height);
+  for (std::size_t i = 0; i < magnitude.values.size(); ++i) magnitude.values[i] = mask.values[i] ? std::abs(enhanced.values[i]) : 0.0f;
+  Field clarity = fast_blur(magnitude, 8.0);
+  std::vector<float> inside;
+  for (std::size_t i = 0; i < clarity.values.size(); ++i) {
+    if (mask.values[i]) inside.push_back(clarity.values[i]);
+  }
+  const float high = inside.empty() ? 1.0f : std::max(1e-6f, upper_decile(std::move(inside)));
+  for (auto& v : clarity.values) v = std::min(1.0f, v / high);
+  return clarity;
+}
+
 /// The skeleton walk gives a minutia's sense, but in whole-pixel steps over about one ridge period;
 /// the smoothed ridge flow (`iso_flow`, defined modulo pi) gives a finer angle. Where the two
 /// disagree by more than 45 degrees (near cores and deltas, where the flow turns fast) the walk's
 /// angle is kept.
 float refined_by_the_flow(float walk_angle, float iso_flow) {
-  const float flipped = iso_flow + kPi;
-  const float flow = angle_between(iso_flow, walk_angle) < angle_between(flipped, walk_angle) ? iso_flow : flipped;
+  const float flow = angle_between(iso_flow, walk_angle) <= kPi / 2 ? iso_flow : iso_flow + kPi;
   if (angle_between(flow, walk_angle) >= kPi / 4) return walk_angle;
   return std::atan2(std::sin(flow), std::cos(flow));
 }
@@ -560,24 +580,7 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
   const Field period = ridge_period(normalised, field, mask, options.block);
   const Field enhanced = enhance(normalised, field, period, mask, options.block, options.along_ridge_sigma);
   const Field border_distance = distance_to_background(mask);
-  // Ridge clarity: how strongly the oriented band-pass responds around a point, relative to the
-  // clearest parts of this capture. Faint, smudged or noisy areas answer weakly.
-  const Field clarity = [&] {
-    Field magnitude(enhanced.width, enhanced.height);
-    for (std::size_t i = 0; i < magnitude.values.size(); ++i) magnitude.values[i] = mask.values[i] ? std::abs(enhanced.values[i]) : 0.0f;
-    Field smooth = fast_blur(magnitude, 8.0);
-    std::vector<float> inside;
-    for (std::size_t i = 0; i < smooth.values.size(); ++i) {
-      if (mask.values[i]) inside.push_back(smooth.values[i]);
-    }
-    float high = 1;
-    if (!inside.empty()) {
-      std::nth_element(inside.begin(), inside.begin() + static_cast<std::ptrdiff_t>(inside.size() * 9 / 10), inside.end());
-      high = std::max(1e-6f, inside[inside.size() * 9 / 10]);
-    }
-    for (auto& v : smooth.values) v = std::min(1.0f, v / high);
-    return smooth;
-  }();
+  const Field clarity = ridge_clarity(enhanced, mask);
 
   Mask skeleton(raw.width, raw.height);
   std::size_t foreground = 0;
@@ -629,19 +632,18 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
       if (border_distance.at(x, y) < margin) continue;
       const float coherence = field.coherence.at(x, y);
       if (coherence < options.min_coherence) continue;
+      // Where the ridges answer the filter at less than a fifth of the capture's clearest parts,
+      // a fork or an end is more likely noise than skin.
+      if (clarity.at(x, y) < 0.2f) continue;
       std::vector<Walk> walks;
       for (const auto& [dx, dy] : kRing) {
         if (!skeleton.inside(x + dx, y + dy) || !skeleton.at(x + dx, y + dy)) continue;
-        // Skip the diagonal neighbour when an adjacent orthogonal one leads the same way.
         walks.push_back(follow(skeleton, x, y, x + dx, y + dy, follow_length));
       }
       Candidate candidate{static_cast<float>(x), static_cast<float>(y), 0, finger::MinutiaType::ending,
                           // The cube makes clarity decide which minutiae a full template keeps.
                           coherence * std::min(1.0f, border_distance.at(x, y) / (3 * margin)) *
                               std::pow(clarity.at(x, y), 3.0f)};
-      // Where the ridges answer the filter at less than a fifth of the capture's clearest parts,
-      // a fork or an end is more likely noise than skin.
-      if (clarity.at(x, y) < 0.2f) continue;
       if (cn == 1) {
         if (walks.empty()) continue;
         const Walk& walk = walks.front();
