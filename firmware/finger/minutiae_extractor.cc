@@ -308,12 +308,59 @@ OrientationField orientation(const Field& image, double sigma) {
   return field;
 }
 
-/// Ridge period (pixels) per block from the oriented x-signature, smoothed and filled in.
+/// The wave a signature is compared with: cos and sin of one candidate period over its samples.
+struct PeriodCandidate {
+  double period;
+  std::vector<double> cosine, sine;
+};
+
+/// How much of `signature`'s variance a + b cos + c sin at the candidate's period explains (least
+/// squares). Counting peaks instead reads pores and the dots of dry skin as ridges and finds
+/// periods too short; a short signature holds only three or four ridges, too few for a plain
+/// spectrum to be unbiased.
+double explained_by(const std::vector<float>& signature, const PeriodCandidate& wave) {
+  std::array<std::array<double, 3>, 3> normal{};
+  std::array<double, 3> projection{};
+  for (std::size_t k = 0; k < signature.size(); ++k) {
+    const std::array<double, 3> basis{1.0, wave.cosine[k], wave.sine[k]};
+    for (std::size_t i = 0; i < 3; ++i) {
+      projection.at(i) += basis.at(i) * signature[k];
+      for (std::size_t j = 0; j < 3; ++j) normal.at(i).at(j) += basis.at(i) * basis.at(j);
+    }
+  }
+  auto determinant = [](const std::array<std::array<double, 3>, 3>& m) {
+    return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+           m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+  };
+  const double whole = determinant(normal);
+  if (std::abs(whole) < 1e-9) return 0;
+  double explained = 0;
+  for (std::size_t c = 0; c < 3; ++c) {
+    auto replaced = normal;
+    for (std::size_t i = 0; i < 3; ++i) replaced.at(i).at(c) = projection.at(i);
+    explained += determinant(replaced) / whole * projection.at(c);
+  }
+  // Less what the mean alone explains.
+  return explained - projection[0] * projection[0] / static_cast<double>(signature.size());
+}
+
+/// Ridge period (pixels) per block: the period of the sinusoid that best fits the oriented
+/// x-signature across the ridges; smoothed and filled in.
 Field ridge_period(const Field& image, const OrientationField& field, const Mask& mask, int block) {
   const int bw = (image.width + block - 1) / block, bh = (image.height + block - 1) / block;
   Field period(bw, bh, 0);
   constexpr int kLength = 32;
   constexpr int kWidth = 16;
+  std::vector<PeriodCandidate> waves;
+  for (double candidate = 4.0; candidate <= 15.0; candidate += 0.125) {
+    PeriodCandidate wave{candidate, std::vector<double>(kLength), std::vector<double>(kLength)};
+    for (std::size_t k = 0; k < kLength; ++k) {
+      wave.cosine[k] = std::cos(2 * std::numbers::pi * static_cast<double>(k) / candidate);
+      wave.sine[k] = std::sin(2 * std::numbers::pi * static_cast<double>(k) / candidate);
+    }
+    waves.push_back(std::move(wave));
+  }
+  std::vector<float> signature(kLength);
   for (int by = 0; by < bh; ++by) {
     for (int bx = 0; bx < bw; ++bx) {
       const int cx = std::min(image.width - 1, bx * block + block / 2);
@@ -322,7 +369,6 @@ Field ridge_period(const Field& image, const OrientationField& field, const Mask
       const float ridge = field.angle.at(cx, cy);
       const float dx = std::cos(ridge), dy = std::sin(ridge);
       const float nx = -dy, ny = dx;
-      std::array<float, kLength> signature{};
       for (int k = 0; k < kLength; ++k) {
         float sum = 0;
         for (int j = 0; j < kWidth; ++j) {
@@ -332,15 +378,14 @@ Field ridge_period(const Field& image, const OrientationField& field, const Mask
         }
         tap(signature, k) = sum / kWidth;
       }
-      // Distances between successive maxima.
-      std::vector<int> peaks;
-      for (int k = 1; k + 1 < kLength; ++k) {
-        const float v = tap(signature, k);
-        if (v > tap(signature, k - 1) && v >= tap(signature, k + 1)) peaks.push_back(k);
+      double best = 0;
+      for (const auto& wave : waves) {
+        const double explained = explained_by(signature, wave);
+        if (explained > best) {
+          best = explained;
+          period.at(bx, by) = static_cast<float>(wave.period);
+        }
       }
-      if (peaks.size() < 2) continue;
-      const float value = static_cast<float>(peaks.back() - peaks.front()) / static_cast<float>(peaks.size() - 1);
-      if (value >= 4.0f && value <= 15.0f) period.at(bx, by) = value;
     }
   }
   // Fill unknown blocks from known neighbours, then smooth.
@@ -405,7 +450,8 @@ Field enhance(const Field& image, const OrientationField& field, const Field& pe
   std::array<std::vector<float>, kPeriodBins> across;
   for (int p = 0; p < kPeriodBins; ++p) {
     const float lambda = 4.0f + 0.5f * static_cast<float>(p);
-    const float sigma = 0.45f * lambda;
+    // Narrow enough across the ridges to keep a fork or an end that lies between two of them.
+    const float sigma = 0.28f * lambda;
     const int radius = static_cast<int>(std::ceil(2.5f * sigma));
     std::vector<float> kernel(static_cast<std::size_t>(2 * radius + 1));
     float mean = 0, weight = 0;

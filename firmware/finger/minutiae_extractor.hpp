@@ -20,7 +20,7 @@ struct ExtractorOptions {
   double working_dpi = 500;          ///< images are resampled to this resolution first
   int block = 16;                    ///< segmentation block (pixels at working dpi)
   double orientation_sigma = 7.0;    ///< smoothing of the squared gradients
-  double along_ridge_sigma = 5.5;    ///< enhancement: smoothing along the ridges
+  double along_ridge_sigma = 4.5;    ///< enhancement: smoothing along the ridges
   double border_margin_mm = 0.5;     ///< minutiae this close to the finger's edge are dropped
   double min_coherence = 0.2;        ///< below this the ridge flow is too unclear to trust
 };
