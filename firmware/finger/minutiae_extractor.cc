@@ -352,7 +352,8 @@ Field ridge_period(const Field& image, const OrientationField& field, const Mask
   constexpr int kLength = 32;
   constexpr int kWidth = 16;
   std::vector<PeriodCandidate> waves;
-  for (double candidate = 4.0; candidate <= 15.0; candidate += 0.125) {
+  for (int eighths = 4 * 8; eighths <= 15 * 8; ++eighths) {  // 4 to 15 px in steps of 1/8
+    const double candidate = eighths / 8.0;
     PeriodCandidate wave{candidate, std::vector<double>(kLength), std::vector<double>(kLength)};
     for (std::size_t k = 0; k < kLength; ++k) {
       wave.cosine[k] = std::cos(2 * std::numbers::pi * static_cast<double>(k) / candidate);
