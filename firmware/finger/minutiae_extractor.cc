@@ -308,37 +308,54 @@ OrientationField orientation(const Field& image, double sigma) {
   return field;
 }
 
-/// The wave a signature is compared with: cos and sin of one candidate period over its samples.
+/// The wave a signature is compared with: cos and sin of one candidate period over its samples,
+/// and the inverse of the least-squares normal matrix of (1, cos, sin), the same for every block.
 struct PeriodCandidate {
   double period;
   std::vector<double> cosine, sine;
+  std::array<std::array<double, 3>, 3> inverse_normal{};
 };
+
+PeriodCandidate make_period_candidate(double period, std::size_t length) {
+  PeriodCandidate wave{period, std::vector<double>(length), std::vector<double>(length), {}};
+  std::array<std::array<double, 3>, 3> normal{};
+  for (std::size_t k = 0; k < length; ++k) {
+    wave.cosine[k] = std::cos(2 * std::numbers::pi * static_cast<double>(k) / period);
+    wave.sine[k] = std::sin(2 * std::numbers::pi * static_cast<double>(k) / period);
+    const std::array<double, 3> basis{1.0, wave.cosine[k], wave.sine[k]};
+    for (std::size_t i = 0; i < 3; ++i) {
+      for (std::size_t j = 0; j < 3; ++j) normal.at(i).at(j) += basis.at(i) * basis.at(j);
+    }
+  }
+  // Adjugate over determinant; candidates span at least 32 / 15 periods, so the matrix is regular.
+  const auto& m = normal;
+  const double determinant = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                             m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                             m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+  for (std::size_t i = 0; i < 3; ++i) {
+    for (std::size_t j = 0; j < 3; ++j) {
+      const std::size_t r0 = (j + 1) % 3, r1 = (j + 2) % 3, c0 = (i + 1) % 3, c1 = (i + 2) % 3;
+      wave.inverse_normal.at(i).at(j) =
+          (m.at(r0).at(c0) * m.at(r1).at(c1) - m.at(r0).at(c1) * m.at(r1).at(c0)) / determinant;
+    }
+  }
+  return wave;
+}
 
 /// How much of `signature`'s variance a + b cos + c sin at the candidate's period explains (least
 /// squares). Counting peaks instead reads pores and the dots of dry skin as ridges and finds
 /// periods too short; a short signature holds only three or four ridges, too few for a plain
 /// spectrum to be unbiased.
 double explained_by(const std::vector<float>& signature, const PeriodCandidate& wave) {
-  std::array<std::array<double, 3>, 3> normal{};
   std::array<double, 3> projection{};
   for (std::size_t k = 0; k < signature.size(); ++k) {
-    const std::array<double, 3> basis{1.0, wave.cosine[k], wave.sine[k]};
-    for (std::size_t i = 0; i < 3; ++i) {
-      projection.at(i) += basis.at(i) * signature[k];
-      for (std::size_t j = 0; j < 3; ++j) normal.at(i).at(j) += basis.at(i) * basis.at(j);
-    }
+    projection[0] += signature[k];
+    projection[1] += wave.cosine[k] * signature[k];
+    projection[2] += wave.sine[k] * signature[k];
   }
-  auto determinant = [](const std::array<std::array<double, 3>, 3>& m) {
-    return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
-           m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-  };
-  const double whole = determinant(normal);
-  if (std::abs(whole) < 1e-9) return 0;
   double explained = 0;
-  for (std::size_t c = 0; c < 3; ++c) {
-    auto replaced = normal;
-    for (std::size_t i = 0; i < 3; ++i) replaced.at(i).at(c) = projection.at(i);
-    explained += determinant(replaced) / whole * projection.at(c);
+  for (std::size_t i = 0; i < 3; ++i) {
+    for (std::size_t j = 0; j < 3; ++j) explained += projection.at(i) * wave.inverse_normal.at(i).at(j) * projection.at(j);
   }
   // Less what the mean alone explains.
   return explained - projection[0] * projection[0] / static_cast<double>(signature.size());
@@ -353,13 +370,7 @@ Field ridge_period(const Field& image, const OrientationField& field, const Mask
   constexpr int kWidth = 16;
   std::vector<PeriodCandidate> waves;
   for (int eighths = 4 * 8; eighths <= 15 * 8; ++eighths) {  // 4 to 15 px in steps of 1/8
-    const double candidate = eighths / 8.0;
-    PeriodCandidate wave{candidate, std::vector<double>(kLength), std::vector<double>(kLength)};
-    for (std::size_t k = 0; k < kLength; ++k) {
-      wave.cosine[k] = std::cos(2 * std::numbers::pi * static_cast<double>(k) / candidate);
-      wave.sine[k] = std::sin(2 * std::numbers::pi * static_cast<double>(k) / candidate);
-    }
-    waves.push_back(std::move(wave));
+    waves.push_back(make_period_candidate(eighths / 8.0, kLength));
   }
   std::vector<float> signature(kLength);
   for (int by = 0; by < bh; ++by) {
