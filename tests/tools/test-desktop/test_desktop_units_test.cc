@@ -30,7 +30,7 @@ TEST(DesktopCanvas, BandFollowsTheClockAndBitLinesShowState) {
 
 TEST(DesktopCanvas, RowsAreBgraTopDown) {
   CanvasState state{7, 0, {}};
-  std::vector<std::uint8_t> pixels(4u * 4 * 4);
+  std::vector<std::uint8_t> pixels(std::size_t{4} * 4 * 4);
   render_rows(state, 4, 62, 4, pixels);  // rows 62, 63 band; 64, 65 tick line
   auto band = band_colour(7);
   // The first row is row 62: the band, as B, G, R, A.
@@ -39,7 +39,7 @@ TEST(DesktopCanvas, RowsAreBgraTopDown) {
   EXPECT_EQ(pixels[2], (band >> 16) & 0xFF);
   EXPECT_EQ(pixels[3], 0xFF);
   // The last row is 65, a tick line cell: black (bit 31 of 7 is 0).
-  EXPECT_EQ(pixels[3 * 4 * 4], 0);
+  EXPECT_EQ(pixels[std::size_t{3} * 4 * 4], 0);
 }
 
 std::vector<std::uint8_t> clip_message(std::uint16_t type, std::uint16_t flags, const WireWriter& body) {
