@@ -254,8 +254,7 @@ TEST_F(ApiTest, RevokingABoxClosesItsTunnelWithinOneSecond) {
   ASSERT_EQ(answer.status, 200) << answer.body.dump();
   ASSERT_TRUE(run_until([&] { return box.ended.has_value(); }, 5s));
   // After its view, the box is told why and the tunnel closes.
-  asio::co_spawn(io_, [&last, tunnel = box.tunnel.get()]() -> asio::awaitable<void> { last.emplace(co_await tunnel->receive()); },
-                 asio::detached);
+  asio::co_spawn(io_, [&]() -> asio::awaitable<void> { last.emplace(co_await box.tunnel->receive()); }, asio::detached);
   ASSERT_TRUE(run_until([&] { return last.has_value() && tunnels_->open_tunnels() == 0; }, 5s));
   const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
   std::cout << "revocation to disconnect (box revoked through the API): " << took.count() << " ms\n";
