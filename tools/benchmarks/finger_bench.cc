@@ -281,6 +281,8 @@ int main(int argc, char** argv) {
                                 {"match_ms_median", median(match_ms)},
                                 {"product_threshold", {{"score", finger::kMatchThreshold}, {"fmr", product_fmr}, {"fnmr", product_fnmr}}},
                                 {"threshold_for_fmr_0_1pct", threshold_for_fmr(impostor, 0.001)},
+                                {"fnmr_at_fmr_0", fnmr_at_fmr(genuine, impostor, 0.0)},
+                                {"threshold_for_fmr_0", threshold_for_fmr(impostor, 0.0)},
                                 {"images", samples.size()},
                                 {"refused_images", refused},
                                 {"genuine_pairs", genuine.size()},
@@ -306,6 +308,8 @@ int main(int argc, char** argv) {
     fmt::print("  product threshold {}: FMR {:.2f} %  FNMR {:.2f} %\n", finger::kMatchThreshold, 100 * product_fmr,
                100 * product_fnmr);
     fmt::print("  score threshold needed for FMR 0.1 %: {}\n", threshold_for_fmr(impostor, 0.001));
+    fmt::print("  at FMR 0 (score threshold {}): FNMR {:.2f} %\n", threshold_for_fmr(impostor, 0.0),
+               100 * fnmr_at_fmr(genuine, impostor, 0.0));
     fmt::print("  extraction median {:.1f} ms   comparison median {:.3f} ms\n", median(extract_ms), median(match_ms));
     if (peer) {
       fmt::print("libfprint (bozorth3, fixed threshold): FMR {:.2f} %  FNMR {:.2f} %  ({} genuine, {} impostor attempts, "
