@@ -39,19 +39,6 @@ double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
-/// FNMR at the smallest threshold whose FMR does not exceed `target_fmr`.
-double fnmr_at_fmr(const std::vector<int>& genuine, const std::vector<int>& impostor, double target_fmr) {
-  for (int threshold = 0; threshold <= kScoreMax + 1; ++threshold) {
-    const double fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [&](int s) { return s >= threshold; })) /
-                       static_cast<double>(impostor.size());
-    if (fmr <= target_fmr) {
-      return static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [&](int s) { return s < threshold; })) /
-             static_cast<double>(genuine.size());
-    }
-  }
-  return 1.0;
-}
-
 /// The smallest score threshold whose FMR does not exceed `target_fmr`.
 int threshold_for_fmr(const std::vector<int>& impostor, double target_fmr) {
   for (int threshold = 0; threshold <= kScoreMax + 1; ++threshold) {
@@ -60,6 +47,13 @@ int threshold_for_fmr(const std::vector<int>& impostor, double target_fmr) {
     if (fmr <= target_fmr) return threshold;
   }
   return kScoreMax + 1;
+}
+
+/// FNMR at the smallest threshold whose FMR does not exceed `target_fmr`.
+double fnmr_at_fmr(const std::vector<int>& genuine, const std::vector<int>& impostor, double target_fmr) {
+  const int threshold = threshold_for_fmr(impostor, target_fmr);
+  return static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [&](int s) { return s < threshold; })) /
+         static_cast<double>(genuine.size());
 }
 
 /// The capture, faded, with each minutia drawn: a square (ending) or a cross (bifurcation) and a
@@ -225,6 +219,9 @@ int main(int argc, char** argv) {
   const double eer = equal_error_rate(genuine, impostor);
   const double fnmr1 = fnmr_at_fmr(genuine, impostor, 0.01);
   const double fnmr01 = fnmr_at_fmr(genuine, impostor, 0.001);
+  const int threshold01 = threshold_for_fmr(impostor, 0.001);
+  const double fnmr0 = fnmr_at_fmr(genuine, impostor, 0.0);
+  const int threshold0 = threshold_for_fmr(impostor, 0.0);
   // The share of `scores` the product threshold accepts (or refuses).
   auto share = [](const std::vector<int>& scores, bool accepted) {
     if (scores.empty()) return 0.0;
@@ -280,9 +277,9 @@ int main(int argc, char** argv) {
                                 {"extract_ms_median", median(extract_ms)},
                                 {"match_ms_median", median(match_ms)},
                                 {"product_threshold", {{"score", finger::kMatchThreshold}, {"fmr", product_fmr}, {"fnmr", product_fnmr}}},
-                                {"threshold_for_fmr_0_1pct", threshold_for_fmr(impostor, 0.001)},
-                                {"fnmr_at_fmr_0", fnmr_at_fmr(genuine, impostor, 0.0)},
-                                {"threshold_for_fmr_0", threshold_for_fmr(impostor, 0.0)},
+                                {"threshold_for_fmr_0_1pct", threshold01},
+                                {"fnmr_at_fmr_0", fnmr0},
+                                {"threshold_for_fmr_0", threshold0},
                                 {"images", samples.size()},
                                 {"refused_images", refused},
                                 {"genuine_pairs", genuine.size()},
@@ -307,9 +304,8 @@ int main(int argc, char** argv) {
     fmt::print("  EER {:.2f} %   FNMR at FMR 1 % {:.2f} %   at FMR 0.1 % {:.2f} %\n", 100 * eer, 100 * fnmr1, 100 * fnmr01);
     fmt::print("  product threshold {}: FMR {:.2f} %  FNMR {:.2f} %\n", finger::kMatchThreshold, 100 * product_fmr,
                100 * product_fnmr);
-    fmt::print("  score threshold needed for FMR 0.1 %: {}\n", threshold_for_fmr(impostor, 0.001));
-    fmt::print("  at FMR 0 (score threshold {}): FNMR {:.2f} %\n", threshold_for_fmr(impostor, 0.0),
-               100 * fnmr_at_fmr(genuine, impostor, 0.0));
+    fmt::print("  score threshold needed for FMR 0.1 %: {}\n", threshold01);
+    fmt::print("  at FMR 0 (score threshold {}): FNMR {:.2f} %\n", threshold0, 100 * fnmr0);
     fmt::print("  extraction median {:.1f} ms   comparison median {:.3f} ms\n", median(extract_ms), median(match_ms));
     if (peer) {
       fmt::print("libfprint (bozorth3, fixed threshold): FMR {:.2f} %  FNMR {:.2f} %  ({} genuine, {} impostor attempts, "

@@ -54,14 +54,12 @@ case "${1:?which case}" in
     for key in eer fnmr_at_fmr_1pct fnmr_at_fmr_0_1pct fnmr_at_fmr_0 threshold_for_fmr_0 extract_ms_median match_ms_median libfprint fmr fnmr; do
       grep -q "\"$key\":" <<<"$line" || fail "no $key in $line"
     done
+    number() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/" <<<"$line"; }
     # A stricter FMR can only need a higher threshold and refuse more genuine pairs.
-    at_zero=$(sed -E 's/.*"fnmr_at_fmr_0":([0-9.eE+-]+).*/\1/' <<<"$line")
-    at_tenth=$(sed -E 's/.*"fnmr_at_fmr_0_1pct":([0-9.eE+-]+).*/\1/' <<<"$line")
-    awk -v zero="$at_zero" -v tenth="$at_tenth" 'BEGIN { exit !(zero >= tenth) }' || fail "FNMR at FMR 0 below FNMR at 0.1 %: $line"
-    threshold_zero=$(sed -E 's/.*"threshold_for_fmr_0":([0-9]+).*/\1/' <<<"$line")
-    threshold_tenth=$(sed -E 's/.*"threshold_for_fmr_0_1pct":([0-9]+).*/\1/' <<<"$line")
-    [[ "$threshold_zero" -ge "$threshold_tenth" ]] || fail "threshold for FMR 0 below the one for 0.1 %: $line"
-    eer=$(sed -E 's/.*"eer":([0-9.eE+-]+).*/\1/' <<<"$line")
+    awk -v zero="$(number fnmr_at_fmr_0)" -v tenth="$(number fnmr_at_fmr_0_1pct)" 'BEGIN { exit !(zero >= tenth) }' ||
+      fail "FNMR at FMR 0 below FNMR at 0.1 %: $line"
+    [[ "$(number threshold_for_fmr_0)" -ge "$(number threshold_for_fmr_0_1pct)" ]] || fail "threshold for FMR 0 below the one for 0.1 %: $line"
+    eer=$(number eer)
     awk -v eer="$eer" 'BEGIN { exit !(eer < 0.05) }' || fail "EER $eer on easy synthetic fingers: $line"
     genuine=$(sed -E 's/.*"genuine_attempts":([0-9]+).*/\1/' <<<"$line")
     [[ "$genuine" -eq 8 ]] || fail "libfprint made $genuine genuine attempts, expected 8: $line"
