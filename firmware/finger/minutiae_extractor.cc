@@ -1,5 +1,7 @@
 #include "finger/minutiae_extractor.hpp"
 
+#include "finger/minutia_rules.hpp"
+
 #include "sdbox/common/ridge_skeleton.hpp"
 
 #include <algorithm>
@@ -540,14 +542,6 @@ Walk follow(const Mask& skeleton, int x, int y, int first_x, int first_y, int le
   return {cx, cy, length, false, false};
 }
 
-struct Candidate {
-  float x, y;
-  float angle;  // ISO: counter-clockwise as seen on the image
-  finger::MinutiaType type;
-  float quality;
-  bool removed = false;
-};
-
 float iso_angle(float dx, float dy) { return std::atan2(-dy, dx); }
 
 float angle_between(float a, float b) {
@@ -681,7 +675,7 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
   const int follow_length = static_cast<int>(std::lround(mean_period * 1.2f));
   const float margin = static_cast<float>(options.border_margin_mm / mm_per_pixel);
 
-  std::vector<Candidate> candidates;
+  std::vector<MinutiaCandidate> candidates;
   for (int y = 1; y < raw.height - 1; ++y) {
     for (int x = 1; x < raw.width - 1; ++x) {
       if (!skeleton.at(x, y)) continue;
@@ -698,10 +692,10 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
         if (!skeleton.inside(x + dx, y + dy) || !skeleton.at(x + dx, y + dy)) continue;
         walks.push_back(follow(skeleton, x, y, x + dx, y + dy, follow_length));
       }
-      Candidate candidate{static_cast<float>(x), static_cast<float>(y), 0, finger::MinutiaType::ending,
-                          // The cube makes clarity decide which minutiae a full template keeps.
-                          coherence * std::min(1.0f, border_distance.at(x, y) / (3 * margin)) *
-                              std::pow(clarity.at(x, y), 3.0f)};
+      MinutiaCandidate candidate{static_cast<float>(x), static_cast<float>(y), 0, finger::MinutiaType::ending,
+                                 // The cube makes clarity decide which minutiae a full template keeps.
+                                 coherence * std::min(1.0f, border_distance.at(x, y) / (3 * margin)) *
+                                     std::pow(clarity.at(x, y), 3.0f)};
       if (cn == 1) {
         if (walks.empty()) continue;
         const Walk& walk = walks.front();
@@ -745,26 +739,8 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
     }
   }
 
-  // False minutiae: pairs closer than a ridge period are breaks, bridges or noise; dense
-  // clusters are noise.
-  const float close = mean_period * 1.0f;
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    int neighbours = 0;
-    for (std::size_t j = 0; j < candidates.size(); ++j) {
-      if (i == j) continue;
-      const float d = std::hypot(candidates[i].x - candidates[j].x, candidates[i].y - candidates[j].y);
-      if (d < close) {
-        ++neighbours;
-        const bool both_endings = candidates[i].type == finger::MinutiaType::ending &&
-                                  candidates[j].type == finger::MinutiaType::ending;
-        const bool opposite = angle_between(candidates[i].angle, candidates[j].angle) > kPi * 0.6f;
-        if ((both_endings && opposite) || candidates[i].type == candidates[j].type) candidates[i].removed = true;
-      }
-    }
-    if (neighbours >= 2) candidates[i].removed = true;
-  }
+  remove_false_minutiae(candidates, mean_period);
   for (const auto& candidate : candidates) {
-    if (candidate.removed) continue;
     extraction.minutiae.push_back({(candidate.x + static_cast<float>(left)) * mm_per_pixel,
                                    (candidate.y + static_cast<float>(top)) * mm_per_pixel, candidate.angle, candidate.type,
                                    candidate.quality});
