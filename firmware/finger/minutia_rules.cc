@@ -1,6 +1,10 @@
 #include "finger/minutia_rules.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdlib>
+#include <utility>
 #include <numbers>
 
 namespace sdbox::firmware {
@@ -21,7 +25,52 @@ float angle_between(float a, float b) {
 
 float distance(const MinutiaCandidate& a, const MinutiaCandidate& b) { return std::hypot(a.x - b.x, a.y - b.y); }
 
+constexpr std::array<std::pair<int, int>, 8> kRing{{{0, -1}, {1, -1}, {1, 0}, {1, 1}, {0, 1}, {-1, 1}, {-1, 0}, {-1, -1}}};
+
+BranchWalk follow(const finger::BinaryImage& skeleton, int x, int y, int first_x, int first_y, int length) {
+  int previous_x = x, previous_y = y, cx = first_x, cy = first_y;
+  for (int step = 1; step <= length; ++step) {
+    const int cn = finger::crossing_number(skeleton, cx, cy);
+    if (cn >= 3) return {cx, cy, step, true, false};
+    if (cn == 1 && step > 1) return {cx, cy, step, false, true};
+    int next_x = -1, next_y = -1;
+    for (const auto& [dx, dy] : kRing) {
+      const int nx = cx + dx, ny = cy + dy;
+      if (!skeleton.inside(nx, ny) || !skeleton.at(nx, ny)) continue;
+      if (nx == previous_x && ny == previous_y) continue;
+      if (std::abs(nx - previous_x) <= 1 && std::abs(ny - previous_y) <= 1) continue;  // corner of the same step
+      next_x = nx;
+      next_y = ny;
+      break;
+    }
+    if (next_x < 0) return {cx, cy, step, false, true};
+    previous_x = cx;
+    previous_y = cy;
+    cx = next_x;
+    cy = next_y;
+  }
+  return {cx, cy, length, false, false};
+}
+
 }  // namespace
+
+std::vector<BranchWalk> walk_branches(const finger::BinaryImage& skeleton, int x, int y, int length) {
+  std::vector<BranchWalk> walks;
+  for (const auto& [dx, dy] : kRing) {
+    if (!skeleton.inside(x + dx, y + dy) || !skeleton.at(x + dx, y + dy)) continue;
+    walks.push_back(follow(skeleton, x, y, x + dx, y + dy, length));
+  }
+  return walks;
+}
+
+bool is_bridge(const std::vector<BranchWalk>& walks, int x, int y, float ridge_direction) {
+  return std::any_of(walks.begin(), walks.end(), [&](const BranchWalk& walk) {
+    if (!walk.hit_junction) return false;
+    float off = std::fmod(std::abs(std::atan2(static_cast<float>(walk.y - y), static_cast<float>(walk.x - x)) - ridge_direction), kPi);
+    if (off > kPi / 2) off = kPi - off;
+    return off > kPi / 3;
+  });
+}
 
 void remove_false_minutiae(std::vector<MinutiaCandidate>& candidates, float ridge_period) {
   // Repeats first: otherwise the rule below takes two detections of one fork for two forks too

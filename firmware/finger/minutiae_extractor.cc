@@ -49,6 +49,7 @@ struct Field {
 };
 
 using Mask = finger::BinaryImage;
+using finger::crossing_number;
 
 Field resample(const GrayImage& image, double scale) {
   const int width = std::max(1, static_cast<int>(std::lround(image.width * scale)));
@@ -504,44 +505,6 @@ Field enhance(const Field& image, const OrientationField& field, const Field& pe
   return enhanced;
 }
 
-constexpr std::array<std::pair<int, int>, 8> kRing{{{0, -1}, {1, -1}, {1, 0}, {1, 1}, {0, 1}, {-1, 1}, {-1, 0}, {-1, -1}}};
-
-using finger::crossing_number;
-
-struct Walk {
-  int x;
-  int y;
-  int steps;
-  bool hit_junction;
-  bool hit_end;
-};
-
-/// Follows the skeleton from (x, y) through neighbour (first_x, first_y) for up to `length` steps.
-Walk follow(const Mask& skeleton, int x, int y, int first_x, int first_y, int length) {
-  int previous_x = x, previous_y = y, cx = first_x, cy = first_y;
-  for (int step = 1; step <= length; ++step) {
-    const int cn = crossing_number(skeleton, cx, cy);
-    if (cn >= 3) return {cx, cy, step, true, false};
-    if (cn == 1 && step > 1) return {cx, cy, step, false, true};
-    int next_x = -1, next_y = -1;
-    for (const auto& [dx, dy] : kRing) {
-      const int nx = cx + dx, ny = cy + dy;
-      if (!skeleton.inside(nx, ny) || !skeleton.at(nx, ny)) continue;
-      if (nx == previous_x && ny == previous_y) continue;
-      if (std::abs(nx - previous_x) <= 1 && std::abs(ny - previous_y) <= 1) continue;  // corner of the same step
-      next_x = nx;
-      next_y = ny;
-      break;
-    }
-    if (next_x < 0) return {cx, cy, step, false, true};
-    previous_x = cx;
-    previous_y = cy;
-    cx = next_x;
-    cy = next_y;
-  }
-  return {cx, cy, length, false, false};
-}
-
 float iso_angle(float dx, float dy) { return std::atan2(-dy, dx); }
 
 float angle_between(float a, float b) {
@@ -687,18 +650,14 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
       // Where the ridges answer the filter at less than a fifth of the capture's clearest parts,
       // a fork or an end is more likely noise than skin.
       if (clarity.at(x, y) < 0.2f) continue;
-      std::vector<Walk> walks;
-      for (const auto& [dx, dy] : kRing) {
-        if (!skeleton.inside(x + dx, y + dy) || !skeleton.at(x + dx, y + dy)) continue;
-        walks.push_back(follow(skeleton, x, y, x + dx, y + dy, follow_length));
-      }
+      const std::vector<BranchWalk> walks = walk_branches(skeleton, x, y, follow_length);
       MinutiaCandidate candidate{static_cast<float>(x), static_cast<float>(y), 0, finger::MinutiaType::ending,
                                  // The cube makes clarity decide which minutiae a full template keeps.
                                  coherence * std::min(1.0f, border_distance.at(x, y) / (3 * margin)) *
                                      std::pow(clarity.at(x, y), 3.0f)};
       if (cn == 1) {
         if (walks.empty()) continue;
-        const Walk& walk = walks.front();
+        const BranchWalk& walk = walks.front();
         // A short piece that ends at a junction or another end is a spur or an island.
         if (walk.steps < follow_length && (walk.hit_junction || walk.hit_end)) continue;
         candidate.angle = iso_angle(static_cast<float>(walk.x - x), static_cast<float>(walk.y - y));
@@ -707,6 +666,7 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
         if (leaves_the_finger(mask, x, y, candidate.angle, 2 * mean_period)) continue;
       } else {
         if (walks.size() < 3) continue;
+        if (is_bridge(walks, x, y, field.angle.at(x, y))) continue;
         candidate.type = finger::MinutiaType::bifurcation;
         std::vector<float> directions;
         directions.reserve(walks.size());

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
 #include <numbers>
 
 namespace sdbox::firmware {
@@ -61,6 +65,54 @@ TEST(MinutiaRules, AClusterIsNoise) {
   remove_false_minutiae(candidates, kPeriod);
   ASSERT_EQ(candidates.size(), 1U);
   EXPECT_FLOAT_EQ(candidates[0].x, 70);
+}
+
+/// A skeleton with straight lines drawn one pixel wide (8-connected steps).
+finger::BinaryImage skeleton_with(const std::vector<std::array<int, 4>>& lines) {
+  finger::BinaryImage skeleton(80, 60);
+  for (const auto& [x0, y0, x1, y1] : lines) {
+    const int steps = std::max(std::abs(x1 - x0), std::abs(y1 - y0));
+    for (int i = 0; i <= steps; ++i) {
+      skeleton.at(x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps) = 1;
+    }
+  }
+  return skeleton;
+}
+
+TEST(MinutiaRules, BranchWalksStopAtForksAndEnds) {
+  // A ridge along y = 10 with a branch leaving at x = 30 and ending at (38, 20).
+  const auto skeleton = skeleton_with({{0, 10, 79, 10}, {30, 10, 30, 12}, {30, 12, 38, 20}});
+  ASSERT_EQ(finger::crossing_number(skeleton, 30, 10), 3);
+  const auto from_the_end = walk_branches(skeleton, 38, 20, 30);
+  ASSERT_EQ(from_the_end.size(), 1U);
+  EXPECT_TRUE(from_the_end[0].hit_junction);
+  EXPECT_EQ(from_the_end[0].x, 30);
+  EXPECT_EQ(from_the_end[0].steps, 10);
+  const auto from_the_fork = walk_branches(skeleton, 30, 10, 5);
+  ASSERT_EQ(from_the_fork.size(), 3U);
+  for (const auto& walk : from_the_fork) EXPECT_FALSE(walk.hit_junction || walk.hit_end) << walk.x << "," << walk.y;
+  const auto short_of_the_end = walk_branches(skeleton, 30, 10, 12);
+  EXPECT_EQ(std::count_if(short_of_the_end.begin(), short_of_the_end.end(), [](const BranchWalk& w) { return w.hit_end; }), 1);
+}
+
+TEST(MinutiaRules, ABridgeAcrossTheRidgesIsOneAForkAlongThemIsNot) {
+  // Two ridges along y = 10 and y = 19 joined by a slanted bridge from (34, 19) up to (30, 10).
+  const auto bridged = skeleton_with({{0, 10, 79, 10}, {0, 19, 79, 19}, {30, 10, 30, 12}, {30, 12, 34, 16}, {34, 16, 34, 19}});
+  ASSERT_EQ(finger::crossing_number(bridged, 34, 19), 3);
+  const auto walks = walk_branches(bridged, 34, 19, 11);
+  EXPECT_TRUE(is_bridge(walks, 34, 19, 0.0f));
+  // Beyond the walks' reach it is not seen.
+  EXPECT_FALSE(is_bridge(walk_branches(bridged, 34, 19, 8), 34, 19, 0.0f));
+  // The same shape where the ridges run the bridge's way: a branch along the flow.
+  EXPECT_FALSE(is_bridge(walks, 34, 19, std::atan2(9.0f, 4.0f)));
+  // A ridge that splits and whose branch runs on beside it meets no fork: skin.
+  const auto forked = skeleton_with({{0, 10, 79, 10}, {30, 10, 30, 12}, {30, 12, 37, 19}, {37, 19, 79, 19}});
+  EXPECT_FALSE(is_bridge(walk_branches(forked, 30, 10, 11), 30, 10, 0.0f));
+  // Two forks joined along the flow (a ridge that splits and joins again): not a bridge.
+  const auto along = skeleton_with({{0, 10, 79, 10}, {30, 10, 30, 12}, {30, 12, 42, 12}, {42, 12, 42, 10}});
+  const auto around = walk_branches(along, 30, 10, 20);
+  EXPECT_TRUE(std::any_of(around.begin(), around.end(), [](const BranchWalk& w) { return w.hit_junction; }));
+  EXPECT_FALSE(is_bridge(around, 30, 10, 0.0f));
 }
 
 TEST(MinutiaRules, NothingInNothingOut) {
