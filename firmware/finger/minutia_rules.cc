@@ -18,6 +18,9 @@ constexpr float kPi = std::numbers::pi_v<float>;
 constexpr float kRepeatReach = 2.9f;
 constexpr float kRepeatTurn = kPi / 6;
 
+/// A bridge's chord runs nearly across the ridges; a true fork's branch meets another fork along them.
+constexpr float kBridgeTurn = kPi * 7 / 18;  // 70 degrees
+
 float angle_between(float a, float b) {
   const float d = std::fmod(std::abs(a - b), 2 * kPi);
   return d > kPi ? 2 * kPi - d : d;
@@ -68,7 +71,7 @@ bool is_bridge(const std::vector<BranchWalk>& walks, int x, int y, float ridge_d
     if (!walk.hit_junction) return false;
     float off = std::fmod(std::abs(std::atan2(static_cast<float>(walk.y - y), static_cast<float>(walk.x - x)) - ridge_direction), kPi);
     if (off > kPi / 2) off = kPi - off;
-    return off > kPi / 3;
+    return off > kBridgeTurn;
   });
 }
 

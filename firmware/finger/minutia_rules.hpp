@@ -30,7 +30,7 @@ struct BranchWalk {
 std::vector<BranchWalk> walk_branches(const finger::BinaryImage& skeleton, int x, int y, int length);
 
 /// Whether the fork at (x, y), with these branch walks, is one end of a bridge: a branch that
-/// meets another fork on a chord at least 60 degrees off the ridge direction `ridge_direction`
+/// meets another fork on a chord more than 70 degrees off the ridge direction `ridge_direction`
 /// (radians modulo pi, y down), across the ridges rather than along one, as where two ridges
 /// of wet skin touch.
 bool is_bridge(const std::vector<BranchWalk>& walks, int x, int y, float ridge_direction);

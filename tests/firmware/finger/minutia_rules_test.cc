@@ -96,15 +96,16 @@ TEST(MinutiaRules, BranchWalksStopAtForksAndEnds) {
 }
 
 TEST(MinutiaRules, ABridgeAcrossTheRidgesIsOneAForkAlongThemIsNot) {
-  // Two ridges along y = 10 and y = 19 joined by a slanted bridge from (34, 19) up to (30, 10).
-  const auto bridged = skeleton_with({{0, 10, 79, 10}, {0, 19, 79, 19}, {30, 10, 30, 12}, {30, 12, 34, 16}, {34, 16, 34, 19}});
-  ASSERT_EQ(finger::crossing_number(bridged, 34, 19), 3);
-  const auto walks = walk_branches(bridged, 34, 19, 11);
-  EXPECT_TRUE(is_bridge(walks, 34, 19, 0.0f));
+  // Two ridges along y = 10 and y = 19 joined by a slanted bridge from (32, 19) up to (30, 10).
+  const auto bridged = skeleton_with({{0, 10, 79, 10}, {0, 19, 79, 19}, {30, 10, 30, 12}, {30, 12, 32, 14}, {32, 14, 32, 19}});
+  ASSERT_EQ(finger::crossing_number(bridged, 32, 19), 3);
+  const auto walks = walk_branches(bridged, 32, 19, 11);
+  EXPECT_TRUE(is_bridge(walks, 32, 19, 0.0f));
   // Beyond the walks' reach it is not seen.
-  EXPECT_FALSE(is_bridge(walk_branches(bridged, 34, 19, 8), 34, 19, 0.0f));
-  // The same shape where the ridges run the bridge's way: a branch along the flow.
-  EXPECT_FALSE(is_bridge(walks, 34, 19, std::atan2(9.0f, 4.0f)));
+  EXPECT_FALSE(is_bridge(walk_branches(bridged, 32, 19, 8), 32, 19, 0.0f));
+  // The same shape where the ridges run the bridge's way, or 25 degrees off it: a branch along the flow.
+  EXPECT_FALSE(is_bridge(walks, 32, 19, std::atan2(9.0f, 2.0f)));
+  EXPECT_FALSE(is_bridge(walks, 32, 19, std::atan2(9.0f, 2.0f) + 25 * std::numbers::pi_v<float> / 180));
   // A ridge that splits and whose branch runs on beside it meets no fork: skin.
   const auto forked = skeleton_with({{0, 10, 79, 10}, {30, 10, 30, 12}, {30, 12, 37, 19}, {37, 19, 79, 19}});
   EXPECT_FALSE(is_bridge(walk_branches(forked, 30, 10, 11), 30, 10, 0.0f));
