@@ -4,8 +4,8 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
-#include <utility>
 #include <numbers>
+#include <utility>
 
 namespace sdbox::firmware {
 
@@ -13,12 +13,12 @@ namespace {
 
 constexpr float kPi = std::numbers::pi_v<float>;
 
-/// A thinned junction is often a small blob of pixels of which two or three have three branches:
-/// one fork seen up to two diagonal steps apart, pointing the same way.
+// A thinned junction is often a small blob of pixels of which two or three have three branches:
+// one fork seen up to two diagonal steps apart, pointing the same way.
 constexpr float kRepeatReach = 2.9f;
 constexpr float kRepeatTurn = kPi / 6;
 
-/// A bridge's chord runs nearly across the ridges; a true fork's branch meets another fork along them.
+// A bridge's chord runs nearly across the ridges; a true fork's branch meets another fork along them.
 constexpr float kBridgeTurn = kPi * 7 / 18;  // 70 degrees
 
 float angle_between(float a, float b) {
