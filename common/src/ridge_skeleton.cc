@@ -5,11 +5,6 @@
 
 namespace sdbox::finger {
 
-namespace {
-/// The 8 neighbours clockwise from north.
-constexpr std::array<std::pair<int, int>, 8> kRing{{{0, -1}, {1, -1}, {1, 0}, {1, 1}, {0, 1}, {-1, 1}, {-1, 0}, {-1, -1}}};
-}  // namespace
-
 void thin_ridges(BinaryImage& ridges) {
   std::vector<std::size_t> remove;
   bool changed = true;
@@ -21,7 +16,7 @@ void thin_ridges(BinaryImage& ridges) {
         for (int x = 1; x < ridges.width - 1; ++x) {
           if (!ridges.at(x, y)) continue;
           std::array<int, 8> n{};
-          for (std::size_t i = 0; i < 8; ++i) n[i] = ridges.sample(x + kRing[i].first, y + kRing[i].second);
+          for (std::size_t i = 0; i < 8; ++i) n[i] = ridges.sample(x + kNeighbourRing[i].first, y + kNeighbourRing[i].second);
           int neighbours = 0, transitions = 0;
           for (std::size_t i = 0; i < 8; ++i) {
             neighbours += n[i];
@@ -42,8 +37,8 @@ void thin_ridges(BinaryImage& ridges) {
 int crossing_number(const BinaryImage& skeleton, int x, int y) {
   int transitions = 0;
   for (std::size_t i = 0; i < 8; ++i) {
-    const auto [ax, ay] = kRing[i];
-    const auto [bx, by] = kRing[(i + 1) % 8];
+    const auto [ax, ay] = kNeighbourRing[i];
+    const auto [bx, by] = kNeighbourRing[(i + 1) % 8];
     transitions += skeleton.sample(x + ax, y + ay) != skeleton.sample(x + bx, y + by);
   }
   return transitions / 2;

@@ -1,11 +1,9 @@
 #include "finger/minutia_rules.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <numbers>
-#include <utility>
 
 namespace sdbox::firmware {
 
@@ -21,14 +19,7 @@ constexpr float kRepeatTurn = kPi / 6;
 // A bridge's chord runs nearly across the ridges; a true fork's branch meets another fork along them.
 constexpr float kBridgeTurn = kPi * 7 / 18;  // 70 degrees
 
-float angle_between(float a, float b) {
-  const float d = std::fmod(std::abs(a - b), 2 * kPi);
-  return d > kPi ? 2 * kPi - d : d;
-}
-
 float distance(const MinutiaCandidate& a, const MinutiaCandidate& b) { return std::hypot(a.x - b.x, a.y - b.y); }
-
-constexpr std::array<std::pair<int, int>, 8> kRing{{{0, -1}, {1, -1}, {1, 0}, {1, 1}, {0, 1}, {-1, 1}, {-1, 0}, {-1, -1}}};
 
 BranchWalk follow(const finger::BinaryImage& skeleton, int x, int y, int first_x, int first_y, int length) {
   int previous_x = x, previous_y = y, cx = first_x, cy = first_y;
@@ -37,7 +28,7 @@ BranchWalk follow(const finger::BinaryImage& skeleton, int x, int y, int first_x
     if (cn >= 3) return {cx, cy, step, true, false};
     if (cn == 1 && step > 1) return {cx, cy, step, false, true};
     int next_x = -1, next_y = -1;
-    for (const auto& [dx, dy] : kRing) {
+    for (const auto& [dx, dy] : finger::kNeighbourRing) {
       const int nx = cx + dx, ny = cy + dy;
       if (!skeleton.inside(nx, ny) || !skeleton.at(nx, ny)) continue;
       if (nx == previous_x && ny == previous_y) continue;
@@ -57,9 +48,14 @@ BranchWalk follow(const finger::BinaryImage& skeleton, int x, int y, int first_x
 
 }  // namespace
 
+float angle_between(float a, float b) {
+  const float d = std::fmod(std::abs(a - b), 2 * kPi);
+  return d > kPi ? 2 * kPi - d : d;
+}
+
 std::vector<BranchWalk> walk_branches(const finger::BinaryImage& skeleton, int x, int y, int length) {
   std::vector<BranchWalk> walks;
-  for (const auto& [dx, dy] : kRing) {
+  for (const auto& [dx, dy] : finger::kNeighbourRing) {
     if (!skeleton.inside(x + dx, y + dy) || !skeleton.at(x + dx, y + dy)) continue;
     walks.push_back(follow(skeleton, x, y, x + dx, y + dy, length));
   }

@@ -17,6 +17,9 @@ struct MinutiaCandidate {
   float quality;
 };
 
+/// The angle between two directions (radians), 0..pi.
+float angle_between(float a, float b);
+
 /// Where a walk along one branch of a skeleton stopped.
 struct BranchWalk {
   int x;

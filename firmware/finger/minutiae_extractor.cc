@@ -507,11 +507,6 @@ Field enhance(const Field& image, const OrientationField& field, const Field& pe
 
 float iso_angle(float dx, float dy) { return std::atan2(-dy, dx); }
 
-float angle_between(float a, float b) {
-  float d = std::fmod(std::abs(a - b), 2 * kPi);
-  return d > kPi ? 2 * kPi - d : d;
-}
-
 /// Ridge clarity, 0..1: how strongly the oriented band-pass responds around a point, relative to
 /// the clearest parts of this capture. Faint, smudged or noisy areas answer weakly.
 Field ridge_clarity(const Field& enhanced, const Mask& mask) {

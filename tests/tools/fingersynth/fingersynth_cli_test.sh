@@ -61,7 +61,7 @@ case "${1:?which case}" in
     [[ "$(number threshold_for_fmr_0)" -ge "$(number threshold_for_fmr_0_1pct)" ]] || fail "threshold for FMR 0 below the one for 0.1 %: $line"
     eer=$(number eer)
     awk -v eer="$eer" 'BEGIN { exit !(eer < 0.05) }' || fail "EER $eer on easy synthetic fingers: $line"
-    genuine=$(sed -E 's/.*"genuine_attempts":([0-9]+).*/\1/' <<<"$line")
+    genuine=$(number genuine_attempts)
     [[ "$genuine" -eq 8 ]] || fail "libfprint made $genuine genuine attempts, expected 8: $line"
     ;;
   *) fail "unknown case $1" ;;

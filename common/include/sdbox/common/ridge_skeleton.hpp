@@ -1,6 +1,8 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 /// Binary ridge maps and their skeletons: shared by the box's minutiae extractor and the
@@ -26,6 +28,10 @@ struct BinaryImage {
     return static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x);
   }
 };
+
+/// The 8 neighbours of a pixel (dx, dy), clockwise from north (y down).
+inline constexpr std::array<std::pair<int, int>, 8> kNeighbourRing{
+    {{0, -1}, {1, -1}, {1, 0}, {1, 1}, {0, 1}, {-1, 1}, {-1, 0}, {-1, -1}}};
 
 /// Zhang-Suen thinning: every ridge becomes a one-pixel-wide, 8-connected line.
 void thin_ridges(BinaryImage& ridges);
