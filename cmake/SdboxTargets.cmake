@@ -3,6 +3,10 @@
 if(SDBOX_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
+  # A position-independent sanitized program carries about a million relative relocations (the
+  # sanitizers' metadata) that the loader applies at every start: -no-pie halves the start-up of
+  # the programs the tests run hundreds of times (sdboxctl: 0.22 s to 0.12 s).
+  add_link_options(-no-pie)
 endif()
 
 function(sdbox_defaults target)
