@@ -65,9 +65,9 @@ std::vector<BranchWalk> walk_branches(const finger::BinaryImage& skeleton, int x
 bool is_bridge(const std::vector<BranchWalk>& walks, int x, int y, float ridge_direction) {
   return std::any_of(walks.begin(), walks.end(), [&](const BranchWalk& walk) {
     if (!walk.hit_junction) return false;
-    float off = std::fmod(std::abs(std::atan2(static_cast<float>(walk.y - y), static_cast<float>(walk.x - x)) - ridge_direction), kPi);
-    if (off > kPi / 2) off = kPi - off;
-    return off > kBridgeTurn;
+    // The ridge direction is an axis (modulo pi): the chord is off it by the nearer of the two senses.
+    const float turn = angle_between(std::atan2(static_cast<float>(walk.y - y), static_cast<float>(walk.x - x)), ridge_direction);
+    return std::min(turn, kPi - turn) > kBridgeTurn;
   });
 }
 
