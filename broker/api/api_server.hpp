@@ -27,6 +27,9 @@ class ApiServer {
     ApiRoutes* routes = nullptr;
     /// Told each answered request's status (metrics); may be empty.
     std::function<void(int status)> answered{};
+    /// A connection that has not finished its TLS handshake within this closes.
+    std::chrono::seconds handshake_timeout{10};
+    /// A connection that sends no complete request within this closes.
     std::chrono::seconds idle_timeout{60};
     /// The event streams send the state when state_changed() says it changed; at this interval
     /// they check the member again (a revoked one's stream stops) and keep the stream alive.

@@ -52,8 +52,11 @@ Result<std::unique_ptr<OpsPlane>> OpsPlane::create(Config config) {
   routes.metrics = [&self] { return self.render_metrics(); };
   routes.changed = [&self] { self.follower_->poke(); };
   self.routes_.emplace(routes);
-  auto api = ApiServer::create({self.config_.executor, self.config_.listen, self.config_.pki_directory, &*self.routes_,
-                                [&metrics](int status) { metrics.api_request(status); }});
+  ApiServer::Config api_config{self.config_.executor, self.config_.listen, self.config_.pki_directory, &*self.routes_,
+                               [&metrics](int status) { metrics.api_request(status); }};
+  api_config.handshake_timeout = self.config_.api_handshake_timeout;
+  api_config.idle_timeout = self.config_.api_idle_timeout;
+  auto api = ApiServer::create(std::move(api_config));
   if (!api) return api.error();
   self.api_ = std::move(*api);
   self.follower_->listen([&self](const std::vector<AuditRecord>& records) {

@@ -33,6 +33,9 @@ class OpsPlane {
     std::chrono::milliseconds audit_poll{200};
     std::chrono::seconds box_check{5};
     std::chrono::seconds chain_check{60};
+    /// The API's limits on a connection's TLS handshake and on the wait for each request.
+    std::chrono::seconds api_handshake_timeout{10};
+    std::chrono::seconds api_idle_timeout{60};
   };
 
   /// Makes the tunnel server count logins and blocked channels (call before TunnelServer::create).

@@ -24,9 +24,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -109,8 +108,11 @@ class ApiTest : public ::testing::Test {
     auto server = TunnelServer::create(config);
     ASSERT_TRUE(server) << server.error().describe();
     tunnels_ = std::move(*server);
-    auto ops = OpsPlane::create({io_.get_executor(), store_.get(), tunnels_.get(), &desktops_, &clock_, pki_.directory(),
-                                 {asio::ip::make_address("127.0.0.1"), 0}, &registry_, &metrics_});
+    OpsPlane::Config ops_config{io_.get_executor(), store_.get(), tunnels_.get(), &desktops_, &clock_, pki_.directory(),
+                                {asio::ip::make_address("127.0.0.1"), 0}, &registry_, &metrics_};
+    ops_config.api_handshake_timeout = api_handshake_timeout_;
+    ops_config.api_idle_timeout = api_idle_timeout_;
+    auto ops = OpsPlane::create(std::move(ops_config));
     ASSERT_TRUE(ops) << ops.error().describe();
     ops_ = std::move(*ops);
     tunnels_->start();
@@ -189,9 +191,8 @@ class ApiTest : public ::testing::Test {
       tls.use_certificate_chain_file((bundle / "client.crt").string());
       tls.use_private_key_file((bundle / "client.key").string(), asio::ssl::context::pem);
       tls.set_verify_mode(asio::ssl::verify_peer);
-      beast::ssl_stream<beast::tcp_stream> stream(client_io, tls);
-      beast::get_lowest_layer(stream).expires_after(10s);
-      beast::get_lowest_layer(stream).connect({asio::ip::make_address("127.0.0.1"), port});
+      asio::ssl::stream<asio::ip::tcp::socket> stream(client_io, tls);
+      stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
       stream.handshake(asio::ssl::stream_base::client);
       http::request<http::string_body> request{method, target, 11};
       request.set(http::field::host, fmt::format("127.0.0.1:{}", port));
@@ -294,6 +295,8 @@ class ApiTest : public ::testing::Test {
     return std::chrono::steady_clock::now() - start;
   }
 
+  std::chrono::seconds api_handshake_timeout_{10};
+  std::chrono::seconds api_idle_timeout_{60};
   testing::TempDir dir_;
   testing::FakeClock clock_;
   testing::TestDesktop desktop_{{"alice:alice desktop pw"}};

@@ -370,9 +370,8 @@ TEST_F(ApiTest, TheEventStreamSendsTheStateAndAgainWhenItChanges) {
     tls.load_verify_file((bundle / "broker-ca.crt").string());
     tls.use_certificate_chain_file((bundle / "client.crt").string());
     tls.use_private_key_file((bundle / "client.key").string(), asio::ssl::context::pem);
-    beast::ssl_stream<beast::tcp_stream> stream(client_io, tls);
-    beast::get_lowest_layer(stream).expires_after(15s);
-    beast::get_lowest_layer(stream).connect({asio::ip::make_address("127.0.0.1"), port});
+    asio::ssl::stream<asio::ip::tcp::socket> stream(client_io, tls);
+    stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
     stream.handshake(asio::ssl::stream_base::client);
     http::request<http::empty_body> request{http::verb::get, "/api/v1/events", 11};
     request.set(http::field::host, "127.0.0.1");
@@ -404,6 +403,77 @@ TEST_F(ApiTest, TheEventStreamSendsTheStateAndAgainWhenItChanges) {
   ASSERT_EQ(states.back()["sessions"].size(), 1u) << states.back().dump();
   EXPECT_EQ(states.back()["sessions"][0]["user"], "alice");
   EXPECT_EQ(states.back()["sessions"][0]["state"], "connected");
+}
+
+/// The same broker with one-second limits on the TLS handshake and on the wait for a request.
+class ApiTimeoutTest : public ApiTest {
+ protected:
+  ApiTimeoutTest() {
+    api_handshake_timeout_ = 1s;
+    api_idle_timeout_ = 1s;
+  }
+
+  enum class Client { silent_tcp, silent_tls, dripping_request };
+
+  /// How long after connecting (TCP for `silent_tcp`, TLS otherwise) the broker closes on a
+  /// client that behaves as `client` does; nothing when it still had not after 8 s.
+  std::optional<std::chrono::milliseconds> time_until_closed(Client client) {
+    const auto bundle = dir_ / "staff" / "root";
+    const auto port = ops_->api().local_endpoint().port();
+    auto watching = std::async(std::launch::async, [&]() -> std::optional<std::chrono::milliseconds> {
+      asio::io_context client_io;
+      asio::ssl::context tls(asio::ssl::context::tls_client);
+      tls.load_verify_file((bundle / "broker-ca.crt").string());
+      tls.use_certificate_chain_file((bundle / "client.crt").string());
+      tls.use_private_key_file((bundle / "client.key").string(), asio::ssl::context::pem);
+      asio::ssl::stream<asio::ip::tcp::socket> stream(client_io, tls);
+      stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+      if (client != Client::silent_tcp) stream.handshake(asio::ssl::stream_base::client);
+      const auto connected = std::chrono::steady_clock::now();
+      std::optional<std::chrono::milliseconds> closed;
+      std::array<char, 256> chunk{};
+      auto on_read = [&](const boost::system::error_code& error, std::size_t /*read*/) {
+        if (error) closed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - connected);
+      };
+      if (client == Client::silent_tcp) {
+        stream.next_layer().async_read_some(asio::buffer(chunk), on_read);
+      } else {
+        stream.async_read_some(asio::buffer(chunk), on_read);
+      }
+      // A request that never ends, one byte every 200 ms: the limit is on the whole request,
+      // not on each byte.
+      const std::string request = "GET /api/v1/sites HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+      std::size_t sent = 0;
+      asio::steady_timer drip(client_io);
+      std::function<void()> send_next = [&] {
+        if (closed || sent == request.size()) return;
+        asio::async_write(stream, asio::buffer(request.data() + sent, 1), [&](const boost::system::error_code& error, std::size_t) {
+          if (error) return;
+          ++sent;
+          drip.expires_after(200ms);
+          drip.async_wait([&](const boost::system::error_code& waited) {
+            if (!waited) send_next();
+          });
+        });
+      };
+      if (client == Client::dripping_request) send_next();
+      client_io.run_for(8s);
+      return closed;
+    });
+    EXPECT_TRUE(run_until([&] { return watching.wait_for(0ms) == std::future_status::ready; }, 15s));
+    return watching.get();
+  }
+};
+
+TEST_F(ApiTimeoutTest, SilentOrDawdlingConnectionsAreClosedAtTheirLimitAndTheApiStillAnswers) {
+  for (const auto client : {Client::silent_tcp, Client::silent_tls, Client::dripping_request}) {
+    const auto closed = time_until_closed(client);
+    ASSERT_TRUE(closed.has_value()) << "client kind " << static_cast<int>(client) << " was still connected after 8 s";
+    // Not before the limit (1 s), and not long after it either.
+    EXPECT_GE(closed->count(), 900) << static_cast<int>(client);
+    EXPECT_LE(closed->count(), 3000) << static_cast<int>(client);
+  }
+  EXPECT_EQ(raw("audrey", http::verb::get, "/metrics", "", {}).status, 200);
 }
 
 }  // namespace
