@@ -87,15 +87,21 @@ Result<GrayImage> decode_tiff(ByteView data) {
   if (*width == 0 || *height == 0 || *width > kMaxImageSide || *height > kMaxImageSide) {
     return bad_image(fmt::format("{}x{} is not a supported size", *width, *height));
   }
-  if (tags.count(258) && *number(258, 0) != 8) return bad_image("only 8 bits per sample are supported");
-  if (tags.count(277) && *number(277, 0) != 1) return bad_image("only one sample per pixel is supported");
-  if (tags.count(259) && *number(259, 0) != 1) return bad_image("compressed TIFF is not supported");
-  std::uint32_t photometric = 1;
-  if (tags.count(262)) {
-    auto value = number(262, 0);
-    if (!value || *value > 1) return bad_image("only greyscale TIFF is supported");
-    photometric = *value;
+  // A tag that may be left out: its first value, or `absent` when it is not there.
+  auto number_or = [&](std::uint32_t tag, std::uint32_t absent) -> Result<std::uint32_t> {
+    if (!tags.contains(tag)) return absent;
+    return number(tag, 0);
+  };
+  const auto bits = number_or(258, 8), samples = number_or(277, 1), compression = number_or(259, 1);
+  for (const auto* value : {&bits, &samples, &compression}) {
+    if (!*value) return value->error();
   }
+  if (*bits != 8) return bad_image("only 8 bits per sample are supported");
+  if (*samples != 1) return bad_image("only one sample per pixel is supported");
+  if (*compression != 1) return bad_image("compressed TIFF is not supported");
+  const auto photometric = number_or(262, 1);
+  if (!photometric) return photometric.error();
+  if (*photometric > 1) return bad_image("only greyscale TIFF is supported");
   if (!tags.count(273) || !tags.count(279)) return bad_image("strip offsets or byte counts are missing");
   const std::uint32_t strips = tags[273].count;
   if (strips != tags[279].count) return bad_image("strip tables disagree");
@@ -111,14 +117,16 @@ Result<GrayImage> decode_tiff(ByteView data) {
     filled += take;
   }
   if (filled != image.pixels.size()) return bad_image("strips hold fewer pixels than the image size");
-  if (photometric == 0) {
+  if (*photometric == 0) {
     for (auto& pixel : image.pixels) pixel = static_cast<std::uint8_t>(255 - pixel);
   }
   if (const auto resolution = tags.find(282); resolution != tags.end() && resolution->second.type == kRational) {
     const double numerator = in.u32(resolution->second.value_at);
     const double denominator = in.u32(resolution->second.value_at + 4);
     double dpi = denominator > 0 ? numerator / denominator : 0;
-    if (tags.count(296) && *number(296, 0) == 3) dpi *= 2.54;  // centimetres
+    const auto unit = number_or(296, 2);
+    if (!unit) return unit.error();
+    if (*unit == 3) dpi *= 2.54;  // centimetres
     if (dpi >= 100 && dpi <= 5000) image.dpi = dpi;
   }
   return image;

@@ -2,6 +2,7 @@
 
 #include "test_card.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace sdbox {
@@ -41,6 +42,20 @@ TEST(Image, MalformedImagesAreRefusedWithAReason) {
   auto refused = decode_tiff(compressed);
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("compressed"), std::string::npos);
+  // Optional tags (bits, compression, photometric, samples, and the resolution unit in place of
+  // rows per strip) that are not integers: refused with the tag's name, never a crash (found by
+  // fuzz_image; the seed corpus keeps that input).
+  for (const auto& [index, tag] : {std::pair{2, 258}, std::pair{3, 259}, std::pair{4, 262}, std::pair{6, 277}, std::pair{7, 296}}) {
+    Bytes ascii = tiff;
+    const std::size_t at = 8 + 2 + static_cast<std::size_t>(index) * 12;
+    ascii[at] = static_cast<std::uint8_t>(tag & 0xFF);
+    ascii[at + 1] = static_cast<std::uint8_t>(tag >> 8);
+    ascii[at + 2] = 2;  // ASCII
+    const auto not_a_number = decode_tiff(ascii);
+    ASSERT_FALSE(not_a_number) << tag;
+    EXPECT_NE(not_a_number.error().message.find(fmt::format("TIFF tag {} is not an integer", tag)), std::string::npos)
+        << not_a_number.error().message;
+  }
   EXPECT_FALSE(decode_pgm(bytes_of("P5\n2 2\n255\n\x01\x02\x03"), 500).ok()) << "short pixels";
   EXPECT_FALSE(decode_pgm(bytes_of("P2\n2 2\n255\n1 2 3 4"), 500).ok()) << "ASCII PGM";
   EXPECT_FALSE(decode_pgm(bytes_of("P5\n99999 2\n255\n"), 500).ok()) << "absurd size";
