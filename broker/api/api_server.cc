@@ -29,9 +29,9 @@ namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::ip::tcp;
-// A plain Asio TLS stream with our own deadline rather than beast's ssl_stream over tcp_stream:
-// the same protocol at half the compile time of this file, whose HTTP operations are instantiated
-// once per stream type.
+// A plain Asio TLS stream with our own deadline (Connection::expires_after) rather than beast's
+// ssl_stream over tcp_stream: the same protocol with fewer layers of templates for every HTTP
+// operation to instantiate (this file compiled in 40.5 s instead of 47.1 s).
 using Stream = asio::ssl::stream<tcp::socket>;
 using Json = nlohmann::json;
 
