@@ -179,18 +179,25 @@ class ApiTest : public ::testing::Test {
     return answer ? *answer : ctl::BrokerClient::Response{};
   }
 
+  /// A TLS client context with the certificate and key of staff member `who` (made in SetUp),
+  /// trusting the broker's CA: for the raw clients of the tests.
+  asio::ssl::context staff_tls(const std::string& who) {
+    const auto bundle = dir_ / "staff" / who;
+    asio::ssl::context tls(asio::ssl::context::tls_client);
+    tls.load_verify_file((bundle / "broker-ca.crt").string());
+    tls.use_certificate_chain_file((bundle / "client.crt").string());
+    tls.use_private_key_file((bundle / "client.key").string(), asio::ssl::context::pem);
+    tls.set_verify_mode(asio::ssl::verify_peer);
+    return tls;
+  }
+
   /// The same over a raw TLS connection, with the headers given, for what sdboxctl never sends.
   RawAnswer raw(const std::string& who, http::verb method, const std::string& target, const std::string& body = {},
                 const std::map<std::string, std::string>& headers = {{"Content-Type", "application/json"}}) {
-    const auto bundle = dir_ / "staff" / who;
     const auto port = ops_->api().local_endpoint().port();
+    auto tls = staff_tls(who);
     auto exchange = std::async(std::launch::async, [&]() -> RawAnswer {
       asio::io_context client_io;
-      asio::ssl::context tls(asio::ssl::context::tls_client);
-      tls.load_verify_file((bundle / "broker-ca.crt").string());
-      tls.use_certificate_chain_file((bundle / "client.crt").string());
-      tls.use_private_key_file((bundle / "client.key").string(), asio::ssl::context::pem);
-      tls.set_verify_mode(asio::ssl::verify_peer);
       asio::ssl::stream<asio::ip::tcp::socket> stream(client_io, tls);
       stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
       stream.handshake(asio::ssl::stream_base::client);

@@ -362,14 +362,10 @@ TEST_F(ApiTest, TheDashboardIsServedFromTheBrokerWithAStrictContentPolicy) {
 
 TEST_F(ApiTest, TheEventStreamSendsTheStateAndAgainWhenItChanges) {
   // Read the stream on its own thread until two states have come.
-  const auto bundle = dir_ / "staff" / "olga";
   const auto port = ops_->api().local_endpoint().port();
+  auto tls = staff_tls("olga");
   auto reading = std::async(std::launch::async, [&]() -> std::vector<Json> {
     asio::io_context client_io;
-    asio::ssl::context tls(asio::ssl::context::tls_client);
-    tls.load_verify_file((bundle / "broker-ca.crt").string());
-    tls.use_certificate_chain_file((bundle / "client.crt").string());
-    tls.use_private_key_file((bundle / "client.key").string(), asio::ssl::context::pem);
     asio::ssl::stream<asio::ip::tcp::socket> stream(client_io, tls);
     stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
     stream.handshake(asio::ssl::stream_base::client);
@@ -418,14 +414,10 @@ class ApiTimeoutTest : public ApiTest {
   /// How long after connecting (TCP for `silent_tcp`, TLS otherwise) the broker closes on a
   /// client that behaves as `client` does; nothing when it still had not after 8 s.
   std::optional<std::chrono::milliseconds> time_until_closed(Client client) {
-    const auto bundle = dir_ / "staff" / "root";
     const auto port = ops_->api().local_endpoint().port();
+    auto tls = staff_tls("root");
     auto watching = std::async(std::launch::async, [&]() -> std::optional<std::chrono::milliseconds> {
       asio::io_context client_io;
-      asio::ssl::context tls(asio::ssl::context::tls_client);
-      tls.load_verify_file((bundle / "broker-ca.crt").string());
-      tls.use_certificate_chain_file((bundle / "client.crt").string());
-      tls.use_private_key_file((bundle / "client.key").string(), asio::ssl::context::pem);
       asio::ssl::stream<asio::ip::tcp::socket> stream(client_io, tls);
       stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
       if (client != Client::silent_tcp) stream.handshake(asio::ssl::stream_base::client);
