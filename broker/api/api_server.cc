@@ -169,7 +169,7 @@ class ApiServerCore final : public std::enable_shared_from_this<ApiServerCore> {
     identity.certificate_serial = crypto::certificate_serial_hex(*certificate);
     auto staff = config_.routes->config().store->staff_by_serial(identity.certificate_serial);
     if (!staff) {
-      identity.refusal = staff.error().code == static_cast<std::int64_t>(StoreFailure::not_found)
+      identity.refusal = is_store_failure(staff.error(), StoreFailure::not_found)
                              ? "this certificate belongs to no member of staff"
                              : "the store cannot say who this certificate belongs to";
       return identity;

@@ -23,7 +23,7 @@ namespace sdbox::broker {
 
 namespace {
 
-auto logger() { return log::component("gateway"); }
+auto gateway_log() { return log::component("gateway"); }
 
 /// The grid the gateway compares frames on before sending them to the box.
 constexpr std::uint32_t tile_size = 64;
@@ -153,7 +153,7 @@ bool Gateway::box_logged_on() {
   const char* password = freerdp_settings_get_string(settings, FreeRDP_Password);
   if (!same_secret(user != nullptr ? user : "", config_.settings.box_user) ||
       !same_secret(password != nullptr ? password : "", config_.settings.box_password)) {
-    logger()->warn("box refused: not this session's credentials {}", log::Fields().add("session", config_.settings.context["session"]));
+    gateway_log()->warn("box refused: not this session's credentials {}", log::Fields().add("session", config_.settings.context["session"]));
     emit({{"event", "box_refused"}, {"reason", "not this session's credentials"}});
     return false;
   }
@@ -167,7 +167,7 @@ bool Gateway::box_logged_on() {
     std::string name = names[i];
     channel_names_[WTSChannelGetId(peer_, name.c_str())] = name;
     blocked_bytes_.try_emplace(name, 0);  // reported at the end even when nothing came
-    logger()->warn("blocked channel {}", log::Fields()
+    gateway_log()->warn("blocked channel {}", log::Fields()
                                              .add("session", config_.settings.context["session"])
                                              .add("box", config_.settings.context["box"])
                                              .add("user", config_.settings.context["user"])
@@ -183,7 +183,7 @@ bool Gateway::box_logged_on() {
   desktop.height = freerdp_settings_get_uint32(settings, FreeRDP_DesktopHeight);
   auto connected = rdp::Viewer::connect(desktop);
   if (!connected) {
-    logger()->error("desktop unreachable {}", log::Fields()
+    gateway_log()->error("desktop unreachable {}", log::Fields()
                                                   .add("session", config_.settings.context["session"])
                                                   .add("desktop", desktop.host + ":" + std::to_string(desktop.port))
                                                   .add("error", connected.error().message));
@@ -231,7 +231,7 @@ std::string Gateway::run(void* stop_event) {
         {"bytes_to_box", bytes_to_box_},
         {"inputs_from_box", inputs_from_box_},
         {"blocked_bytes", blocked}});
-  logger()->info("gateway ended {}", log::Fields()
+  gateway_log()->info("gateway ended {}", log::Fields()
                                          .add("session", config_.settings.context["session"])
                                          .add("reason", reason)
                                          .add("bytes_to_box", bytes_to_box_)
@@ -267,7 +267,7 @@ void Gateway::send_painted() {
   rdp::mark_frame(peer_, true, frame_id_);
   for (const auto& rect : changed) {
     if (!send_rect(frame, rect)) {
-      logger()->warn("cannot send a frame to the box {}", log::Fields().add("session", config_.settings.context["session"]));
+      gateway_log()->warn("cannot send a frame to the box {}", log::Fields().add("session", config_.settings.context["session"]));
       return;
     }
   }

@@ -162,7 +162,7 @@ LoginSession::Reply LoginSession::begin(const Json& body) {
   }
   auto card = config_.store->card_by_serial(serial);
   if (!card) {
-    if (card.error().code == static_cast<std::int64_t>(StoreFailure::not_found)) {
+    if (is_store_failure(card.error(), StoreFailure::not_found)) {
       audit("login.certificate", "refused", {{"card_serial", serial}});
       return refuse(refusal::kCardUnknown, message_for(refusal::kCardUnknown));
     }

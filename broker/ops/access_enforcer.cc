@@ -79,7 +79,7 @@ std::size_t AccessEnforcer::sweep(TimePoint changed_at) {
   for (const auto& tunnel : config_.live->tunnels()) {
     auto box = config_.store->box(tunnel.box);
     const bool revoked = box ? box->state == BoxState::revoked
-                             : box.error().code == static_cast<std::int64_t>(StoreFailure::not_found);
+                             : is_store_failure(box.error(), StoreFailure::not_found);
     if (!revoked) continue;
     const auto why = ending_for(enforcement::kBoxRevoked);
     if (config_.live->close_box(tunnel.box, why) > 0) {

@@ -16,10 +16,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-Error store_error(StoreFailure failure, std::string message) {
-  return make_error(ErrorCategory::broker, std::move(message), static_cast<std::int64_t>(failure));
-}
-
 // Each step moves the schema from version N to N + 1; never edit a step once released, add one.
 constexpr std::array<std::string_view, 4> kMigrations = {
     R"sql(
@@ -195,7 +191,7 @@ class Statement {
   /// Runs an INSERT; a UNIQUE conflict becomes `conflict_message`, worded for people.
   Status run_unique(const std::string& conflict_message) {
     auto done = run();
-    if (!done && done.error().code == static_cast<std::int64_t>(StoreFailure::conflict)) {
+    if (!done && is_store_failure(done.error(), StoreFailure::conflict)) {
       return store_error(StoreFailure::conflict, conflict_message);
     }
     return done;

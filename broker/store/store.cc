@@ -4,8 +4,17 @@
 
 #include <cctype>
 #include <charconv>
+#include <utility>
 
 namespace sdbox::broker {
+
+Error store_error(StoreFailure failure, std::string message) {
+  return make_error(ErrorCategory::broker, std::move(message), static_cast<std::int64_t>(failure));
+}
+
+bool is_store_failure(const Error& error, StoreFailure failure) {
+  return error.category == ErrorCategory::broker && error.code == static_cast<std::int64_t>(failure);
+}
 
 std::string_view to_string(BoxState state) { return state == BoxState::active ? "active" : "revoked"; }
 

@@ -22,6 +22,11 @@ using Day = std::chrono::sys_days;
 /// What `Error::code` holds for store failures (category `broker`).
 enum class StoreFailure : std::int64_t { not_found = 1, conflict = 2, invalid = 3, storage = 4 };
 
+/// A store failure as an Error (category `broker`, code `failure`).
+Error store_error(StoreFailure failure, std::string message);
+/// Whether `error` is the store failure `failure`.
+bool is_store_failure(const Error& error, StoreFailure failure);
+
 enum class BoxState { active, revoked };
 enum class CardState { active, suspended, revoked };
 enum class UserState { active, disabled };

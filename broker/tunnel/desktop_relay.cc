@@ -25,7 +25,7 @@ using wire::FrameType;
 
 namespace {
 
-auto logger() { return log::component("desktop"); }
+auto relay_log() { return log::component("desktop"); }
 
 /// Gateway → box: one desktop_data frame per read, at most this much (under the frame limit).
 constexpr std::size_t relay_chunk = std::size_t{60} * 1024;
@@ -104,7 +104,7 @@ asio::awaitable<void> DesktopRelay::announce_end() {
   const Frame ended{FrameType::session_ended, body};
   (void)co_await config_.writer->write(ended);
   config_.audit("desktop.ended", "ok", with_context({{"reason", end_reason_}}));
-  logger()->info("desktop view ended by the broker {}", log::Fields()
+  relay_log()->info("desktop view ended by the broker {}", log::Fields()
                                                               .add("session", config_.context["session"])
                                                               .add("box", config_.context["box"])
                                                               .add("user", config_.context["user"])
@@ -204,7 +204,7 @@ asio::awaitable<void> DesktopRelay::gateway_events(std::shared_ptr<DesktopRelay>
       on_event(event);
     } catch (const std::exception& wrong) {
       // A field of the wrong type (value() throws): the event is dropped, the relay goes on.
-      logger()->warn("unreadable gateway event {}", log::Fields().add("session", config_.context["session"]).add("error", wrong.what()));
+      relay_log()->warn("unreadable gateway event {}", log::Fields().add("session", config_.context["session"]).add("error", wrong.what()));
     }
   }
   boost::system::error_code ignored;
@@ -226,7 +226,7 @@ asio::awaitable<void> DesktopRelay::gateway_events(std::shared_ptr<DesktopRelay>
   }
   const int status = reaped.value_or(-1);
   if (status != 0 && !gateway_stopped_) {
-    logger()->error("gateway failed {}", log::Fields().add("session", config_.context["session"]).add("status", status));
+    relay_log()->error("gateway failed {}", log::Fields().add("session", config_.context["session"]).add("status", status));
     config_.audit("desktop.gateway_failed", "failed", with_context({{"status", status}}));
   }
   events_finished_ = true;
@@ -250,7 +250,7 @@ void DesktopRelay::on_event(const Json& event) {
     const std::string reason = event.value("reason", "");
     if (end_reason_.empty() && reason.rfind("the desktop ended", 0) == 0) end_reason_ = session_end::kDesktopEnded;
     if (end_reason_.empty() && reason == "the box left") end_reason_ = session_end::kClientLeft;
-    logger()->info("gateway ended {}", log::Fields()
+    relay_log()->info("gateway ended {}", log::Fields()
                                            .add("session", config_.context["session"])
                                            .add("reason", reason)
                                            .add("bytes_to_box", event.value("bytes_to_box", 0))

@@ -19,7 +19,7 @@ using wire::FrameType;
 
 namespace {
 
-auto logger() { return log::component("desktop"); }
+auto link_log() { return log::component("desktop"); }
 /// One desktop_data frame per read of the client's stream, well under the frame limit.
 constexpr std::size_t relay_chunk = std::size_t{60} * 1024;
 /// A client this far behind (several full 1280x800 frames) has stopped reading: it is cut off.
@@ -91,7 +91,7 @@ asio::awaitable<Result<DesktopLink::Ended>> DesktopLink::run() {
       queued_bytes_ += frame->data.size();
       to_client_.push_back(std::move(frame->data));
       if (queued_bytes_ > max_queued_bytes) {
-        logger()->warn("the desktop client stopped reading; cut off {}", log::Fields().add("queued_bytes", queued_bytes_));
+        link_log()->warn("the desktop client stopped reading; cut off {}", log::Fields().add("queued_bytes", queued_bytes_));
         cut_client();
       } else if (!writing_) {
         writing_ = true;
@@ -113,7 +113,7 @@ asio::awaitable<Result<DesktopLink::Ended>> DesktopLink::run() {
         const Frame acknowledged{FrameType::desktop_close, {{"action", "ended"}}};
         if (auto sent = co_await config_.tunnel->send(acknowledged); !sent) co_return sent.error();
       }
-      logger()->info("desktop view ended {}", log::Fields()
+      link_log()->info("desktop view ended {}", log::Fields()
                                                   .add("by", by_box ? "box" : "broker")
                                                   .add("reason", ended.reason)
                                                   .add("bytes_to_client", bytes_to_client));

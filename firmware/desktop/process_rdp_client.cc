@@ -15,7 +15,7 @@
 namespace sdbox::firmware {
 
 namespace {
-auto logger() { return log::component("rdp"); }
+auto rdp_client_log() { return log::component("rdp"); }
 }  // namespace
 
 void ProcessRdpClient::start(const RdpTarget& target, Events events) {
@@ -24,7 +24,7 @@ void ProcessRdpClient::start(const RdpTarget& target, Events events) {
   int to_child[2] = {-1, -1};
   int from_child[2] = {-1, -1};
   if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0) {
-    logger()->error("cannot start the desktop client: pipe failed");
+    rdp_client_log()->error("cannot start the desktop client: pipe failed");
     boost::asio::post(config_.executor, [ended = events.ended] { ended("cannot start the desktop client"); });
     return;
   }
@@ -101,19 +101,19 @@ void ProcessRdpClient::read_events(int output, Events events) {
       auto text = [&](const char* key) { return event.contains(key) && event[key].is_string() ? event[key].get<std::string>() : std::string(); };
       auto number = [&](const char* key) { return event.contains(key) && event[key].is_number_unsigned() ? event[key].get<std::uint64_t>() : 0; };
       if (name == "first_frame") {
-        logger()->info("first frame {}", log::Fields().add("width", number("width")).add("height", number("height")));
+        rdp_client_log()->info("first frame {}", log::Fields().add("width", number("width")).add("height", number("height")));
         if (!stopping_ && events.first_frame) boost::asio::post(config_.executor, events.first_frame);
       } else if (name == "ended") {
         ended_reason = text("reason");
       } else if (name == "screenshot") {
-        logger()->info("screenshot saved {}", log::Fields().add("path", text("path")));
+        rdp_client_log()->info("screenshot saved {}", log::Fields().add("path", text("path")));
       }
     }
   }
   ::close(output);
   if (!stopping_) {
     if (ended_reason.empty()) ended_reason = "the desktop client exited";
-    logger()->info("desktop client ended {}", log::Fields().add("reason", ended_reason));
+    rdp_client_log()->info("desktop client ended {}", log::Fields().add("reason", ended_reason));
     if (events.ended) boost::asio::post(config_.executor, [ended = events.ended, ended_reason] { ended(ended_reason); });
   }
 }

@@ -9,15 +9,15 @@ namespace sdbox::firmware {
 
 namespace {
 
-constexpr float kPi = std::numbers::pi_v<float>;
+constexpr float kHalfTurn = std::numbers::pi_v<float>;  // 180 degrees
 
 // A thinned junction is often a small blob of pixels of which two or three have three branches:
 // one fork seen up to two diagonal steps apart, pointing the same way.
 constexpr float kRepeatReach = 2.9f;
-constexpr float kRepeatTurn = kPi / 6;
+constexpr float kRepeatTurn = kHalfTurn / 6;
 
 // A bridge's chord runs nearly across the ridges; a true fork's branch meets another fork along them.
-constexpr float kBridgeTurn = kPi * 7 / 18;  // 70 degrees
+constexpr float kBridgeTurn = kHalfTurn * 7 / 18;  // 70 degrees
 
 float distance(const MinutiaCandidate& a, const MinutiaCandidate& b) { return std::hypot(a.x - b.x, a.y - b.y); }
 
@@ -49,8 +49,8 @@ BranchWalk follow(const finger::BinaryImage& skeleton, int x, int y, int first_x
 }  // namespace
 
 float angle_between(float a, float b) {
-  const float d = std::fmod(std::abs(a - b), 2 * kPi);
-  return d > kPi ? 2 * kPi - d : d;
+  const float d = std::fmod(std::abs(a - b), 2 * kHalfTurn);
+  return d > kHalfTurn ? 2 * kHalfTurn - d : d;
 }
 
 std::vector<BranchWalk> walk_branches(const finger::BinaryImage& skeleton, int x, int y, int length) {
@@ -67,7 +67,7 @@ bool is_bridge(const std::vector<BranchWalk>& walks, int x, int y, float ridge_d
     if (!walk.hit_junction) return false;
     // The ridge direction is an axis (modulo pi): the chord is off it by the nearer of the two senses.
     const float turn = angle_between(std::atan2(static_cast<float>(walk.y - y), static_cast<float>(walk.x - x)), ridge_direction);
-    return std::min(turn, kPi - turn) > kBridgeTurn;
+    return std::min(turn, kHalfTurn - turn) > kBridgeTurn;
   });
 }
 
@@ -96,7 +96,7 @@ void remove_false_minutiae(std::vector<MinutiaCandidate>& candidates, float ridg
       ++neighbours;
       const bool both_endings =
           distinct[i].type == finger::MinutiaType::ending && distinct[j].type == finger::MinutiaType::ending;
-      const bool opposite = angle_between(distinct[i].angle, distinct[j].angle) > kPi * 0.6f;
+      const bool opposite = angle_between(distinct[i].angle, distinct[j].angle) > kHalfTurn * 0.6f;
       if ((both_endings && opposite) || distinct[i].type == distinct[j].type) removed[i] = true;
     }
     if (neighbours >= 2) removed[i] = true;

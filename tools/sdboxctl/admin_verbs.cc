@@ -29,14 +29,6 @@ using broker::StoreFailure;
 using Json = nlohmann::json;
 using Authority = broker::Pki::Authority;
 
-Error store_error(StoreFailure failure, std::string message) {
-  return make_error(ErrorCategory::broker, std::move(message), static_cast<std::int64_t>(failure));
-}
-
-bool is_store_failure(const Error& error, StoreFailure failure) {
-  return error.category == ErrorCategory::broker && error.code == static_cast<std::int64_t>(failure);
-}
-
 Result<std::string> ca_fingerprint(const broker::Pki& pki, Authority authority) {
   auto certificate = crypto::certificate_from_pem_file(pki.ca_certificate(authority));
   if (!certificate) return certificate.error();

@@ -18,10 +18,6 @@ namespace {
 using broker::StoreFailure;
 using Json = nlohmann::json;
 
-Error store_error(StoreFailure failure, std::string message) {
-  return make_error(ErrorCategory::broker, std::move(message), static_cast<std::int64_t>(failure));
-}
-
 Error unexpected_answer(std::string_view what) {
   return make_error(ErrorCategory::io, fmt::format("the broker's answer to {} is not what the API promises", what));
 }

@@ -28,7 +28,7 @@ namespace sdbox::desktop {
 
 namespace {
 
-auto logger() { return log::component("rdp"); }
+auto connection_log() { return log::component("rdp"); }
 
 /// WTSOpenServer hands out session ids from an unguarded global counter and registers the
 /// manager in a global table: open and close them one thread at a time.
@@ -99,7 +99,7 @@ RdpConnection::~RdpConnection() {
 
 void RdpConnection::run() {
   if (peer_ == nullptr) {
-    logger()->error("cannot create a FreeRDP peer {}", log::Fields().add("connection", id_));
+    connection_log()->error("cannot create a FreeRDP peer {}", log::Fields().add("connection", id_));
     ::close(socket_);
     return;
   }
@@ -110,14 +110,14 @@ void RdpConnection::run() {
 bool RdpConnection::set_up_peer() {
   peer_->ContextExtra = this;
   if (freerdp_peer_context_new(peer_) != TRUE) {
-    logger()->error("cannot create a FreeRDP peer context {}", log::Fields().add("connection", id_));
+    connection_log()->error("cannot create a FreeRDP peer context {}", log::Fields().add("connection", id_));
     return false;
   }
   // TLS only, no NLA: the credentials arrive in the Client Info PDU, which is what lets a test
   // desktop check a plain user:password list. Uncompressed surface bits: every pixel predictable.
   bool configured = rdp::configure_surface_peer(peer_, config_.identity->certificate_pem, config_.identity->private_key_pem);
   if (!configured) {
-    logger()->error("cannot configure the FreeRDP peer {}", log::Fields().add("connection", id_));
+    connection_log()->error("cannot configure the FreeRDP peer {}", log::Fields().add("connection", id_));
     return false;
   }
   peer_->PostConnect = &RdpConnection::on_post_connect;
@@ -135,18 +135,18 @@ bool RdpConnection::set_up_peer() {
   }
   if (channel_manager_ == nullptr || channel_manager_ == INVALID_HANDLE_VALUE) {
     channel_manager_ = nullptr;
-    logger()->error("cannot create the virtual channel manager {}", log::Fields().add("connection", id_));
+    connection_log()->error("cannot create the virtual channel manager {}", log::Fields().add("connection", id_));
     return false;
   }
   if (peer_->Initialize(peer_) != TRUE) {
-    logger()->error("cannot initialise the FreeRDP peer {}", log::Fields().add("connection", id_));
+    connection_log()->error("cannot initialise the FreeRDP peer {}", log::Fields().add("connection", id_));
     return false;
   }
   return true;
 }
 
 void RdpConnection::serve() {
-  logger()->info("client connected {}", log::Fields().add("connection", id_).add("peer", peer_address(peer_->sockfd)));
+  connection_log()->info("client connected {}", log::Fields().add("connection", id_).add("peer", peer_address(peer_->sockfd)));
   std::string reason = "client left";
   while (true) {
     std::array<HANDLE, 32> handles{};
@@ -182,7 +182,7 @@ void RdpConnection::serve() {
     read_channels();
     draw_if_changed(full_redraw_wanted_);
   }
-  logger()->info("client disconnected {}", log::Fields().add("connection", id_).add("user", user_).add("reason", reason));
+  connection_log()->info("client disconnected {}", log::Fields().add("connection", id_).add("user", user_).add("reason", reason));
 }
 
 void RdpConnection::tear_down() {
@@ -210,7 +210,7 @@ BOOL RdpConnection::on_activate(freerdp_peer* peer) {
   connection->full_redraw_wanted_ = true;
   if (!freerdp_settings_get_bool(peer->settings, FreeRDP_SurfaceCommandsEnabled)) {
     // Every client we test with (FreeRDP, mstsc) has them; without, the canvas stays blank.
-    logger()->warn("client has no surface commands; nothing will be drawn {}", log::Fields().add("connection", connection->id_));
+    connection_log()->warn("client has no surface commands; nothing will be drawn {}", log::Fields().add("connection", connection->id_));
   }
   return TRUE;
 }
@@ -223,7 +223,7 @@ bool RdpConnection::post_connect() {
   user_ = user != nullptr ? user : "";
   if (!config_.users->accepts(user_, password != nullptr ? password : "")) {
     std::string reason = user_.empty() ? "no user name" : config_.users->knows(user_) ? "wrong password" : "unknown user";
-    logger()->warn("logon refused {}", log::Fields().add("connection", id_).add("user", user_).add("reason", reason));
+    connection_log()->warn("logon refused {}", log::Fields().add("connection", id_).add("user", user_).add("reason", reason));
     config_.registry->record_refused_logon(user_, reason);
     return false;
   }
@@ -233,7 +233,7 @@ bool RdpConnection::post_connect() {
   config_.registry->update(session_id_, [&](DesktopSession& session) {
     session.desktop_size = std::to_string(width) + "x" + std::to_string(height);
   });
-  logger()->info("logon accepted {}", log::Fields()
+  connection_log()->info("logon accepted {}", log::Fields()
                                           .add("connection", id_)
                                           .add("user", user_)
                                           .add("session", session_id_)
@@ -262,12 +262,12 @@ void RdpConnection::open_static_channels() {
     // Opened now, before the client can send on it: data on a channel without a handle is dropped.
     HANDLE handle = WTSVirtualChannelOpen(channel_manager_, WTS_CURRENT_SESSION, const_cast<LPSTR>(name.c_str()));
     if (handle == nullptr) {
-      logger()->warn("cannot open a joined channel {}", log::Fields().add("connection", id_).add("channel", name));
+      connection_log()->warn("cannot open a joined channel {}", log::Fields().add("connection", id_).add("channel", name));
       continue;
     }
     channels_.push_back({name, handle, false, true, false});
   }
-  logger()->info("channels {}", log::Fields().add("connection", id_).add("user", user_).add("requested", fmt::format("{}", fmt::join(requested, ","))));
+  connection_log()->info("channels {}", log::Fields().add("connection", id_).add("user", user_).add("requested", fmt::format("{}", fmt::join(requested, ","))));
 }
 
 void RdpConnection::start_channel_protocols() {
@@ -295,7 +295,7 @@ void RdpConnection::offer_dynamic_channels() {
   DWORD returned = 0;
   if (WTSQuerySessionInformationA(channel_manager_, WTS_CURRENT_SESSION, WTSSessionId, &buffer, &returned) != TRUE ||
       buffer == nullptr) {
-    logger()->warn("cannot find the channel manager's session id {}", log::Fields().add("connection", id_));
+    connection_log()->warn("cannot find the channel manager's session id {}", log::Fields().add("connection", id_));
     return;
   }
   auto wts_session = *reinterpret_cast<ULONG*>(buffer);
@@ -325,7 +325,7 @@ void RdpConnection::poll_dynamic_offers() {
     } else if (ready) {
       channel.accepted = true;
       config_.registry->update(session_id_, [&](DesktopSession& session) { session.channels[channel.name].joined = true; });
-      logger()->info("client accepted a dynamic channel {}", log::Fields().add("connection", id_).add("channel", channel.name));
+      connection_log()->info("client accepted a dynamic channel {}", log::Fields().add("connection", id_).add("channel", channel.name));
     }
   }
 }
@@ -363,7 +363,7 @@ void RdpConnection::handle_channel_pdu(const OpenChannel& channel, const std::ve
     replies = devices_.on_client_pdu(pdu, announced);
     if (!announced.empty()) {
       for (const auto& device : announced) {
-        logger()->info("client announced a device {}", log::Fields().add("connection", id_).add("type", device.type).add("name", device.name));
+        connection_log()->info("client announced a device {}", log::Fields().add("connection", id_).add("type", device.type).add("name", device.name));
       }
       config_.registry->update(session_id_, [&](DesktopSession& session) {
         session.devices.insert(session.devices.end(), announced.begin(), announced.end());
@@ -380,7 +380,7 @@ void RdpConnection::write_channel(const std::string& name, const std::vector<std
     ULONG written = 0;
     std::vector<std::uint8_t> copy(pdu);  // WTSVirtualChannelWrite takes a non-const buffer
     if (WTSVirtualChannelWrite(found->handle, reinterpret_cast<PCHAR>(copy.data()), static_cast<ULONG>(copy.size()), &written) != TRUE) {
-      logger()->warn("cannot write to a channel {}", log::Fields().add("connection", id_).add("channel", name));
+      connection_log()->warn("cannot write to a channel {}", log::Fields().add("connection", id_).add("channel", name));
       return;
     }
   }
@@ -417,7 +417,7 @@ void RdpConnection::draw_if_changed(bool full) {
     render_rows(state, width, top, count, bgra);
   });
   if (sent < 0) {
-    logger()->warn("cannot send a frame {}", log::Fields().add("connection", id_));
+    connection_log()->warn("cannot send a frame {}", log::Fields().add("connection", id_));
     return;
   }
   rdp::mark_frame(peer_, false, frame_id_);

@@ -21,7 +21,7 @@ namespace sdbox::desktop {
 
 namespace {
 
-auto logger() { return log::component("server"); }
+auto server_log() { return log::component("server"); }
 
 Error errno_error(const std::string& what) { return make_error(ErrorCategory::io, what + ": " + std::strerror(errno), errno); }
 
@@ -103,7 +103,7 @@ RdpServer::~RdpServer() {
 }
 
 Status RdpServer::run() {
-  logger()->info("listening {}", log::Fields().add("address", "127.0.0.1").add("port", port_));
+  server_log()->info("listening {}", log::Fields().add("address", "127.0.0.1").add("port", port_));
   while (true) {
     std::array<pollfd, 3> fds{{{signal_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}, {control_fd_, POLLIN, 0}}};
     int ready = ::poll(fds.data(), control_fd_ >= 0 ? 3 : 2, housekeeping_ms);
@@ -111,7 +111,7 @@ Status RdpServer::run() {
     if ((fds[0].revents & POLLIN) != 0) {
       signalfd_siginfo info{};
       [[maybe_unused]] auto got = ::read(signal_fd_, &info, sizeof info);
-      logger()->info("stopping {}", log::Fields().add("signal", strsignal(static_cast<int>(info.ssi_signo))));
+      server_log()->info("stopping {}", log::Fields().add("signal", strsignal(static_cast<int>(info.ssi_signo))));
       break;
     }
     if ((fds[1].revents & POLLIN) != 0) accept_client();
@@ -123,14 +123,14 @@ Status RdpServer::run() {
   for (auto& worker : workers_) worker.thread.join();
   workers_.clear();
   write_report_if_changed();
-  logger()->info("stopped");
+  server_log()->info("stopped");
   return {};
 }
 
 void RdpServer::accept_client() {
   int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
   if (client < 0) {
-    logger()->warn("accept failed {}", log::Fields().add("error", std::strerror(errno)));
+    server_log()->warn("accept failed {}", log::Fields().add("error", std::strerror(errno)));
     return;
   }
   ConnectionConfig connection{&registry_, &config_.users, &config_.identity, config_.clipboard_text, &stopping_};
@@ -177,7 +177,7 @@ std::string RdpServer::control_command(const std::string& line) {
   if (verb == "report") return registry_.report().dump();
   if ((verb == "logoff" || verb == "disconnect") && !argument.empty()) {
     auto done = verb == "logoff" ? registry_.logoff(argument) : registry_.disconnect(argument);
-    logger()->info("control {}", log::Fields().add("command", verb).add("user", argument).add("ok", done.ok()));
+    server_log()->info("control {}", log::Fields().add("command", verb).add("user", argument).add("ok", done.ok()));
     return done ? "ok" : "error: " + done.error().message;
   }
   return "error: unknown command (use: ping | report | logoff USER | disconnect USER)";
@@ -190,7 +190,7 @@ void RdpServer::write_report_if_changed() {
   // Unchanged reports are still refreshed once a second, so the clocks in the file stay recent.
   if (version == report_version_ && now - report_written_ < std::chrono::seconds(1)) return;
   if (auto written = write_report_atomically(*config_.report_path, registry_.report()); !written) {
-    logger()->warn("cannot write the report {}", log::Fields().add("error", written.error().describe()));
+    server_log()->warn("cannot write the report {}", log::Fields().add("error", written.error().describe()));
     return;
   }
   report_version_ = version;
