@@ -14,10 +14,6 @@ namespace sdbox::ctl {
 
 namespace {
 
-Error conflict(std::string message) {
-  return make_error(ErrorCategory::broker, std::move(message), static_cast<std::int64_t>(broker::StoreFailure::conflict));
-}
-
 Status write_new_file(const std::filesystem::path& file, std::string_view text, mode_t mode) {
   // O_EXCL: never through an existing file or link; the mode holds from the first byte.
   const int descriptor = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -47,10 +43,12 @@ Status require_empty_or_absent(const std::filesystem::path& directory, std::stri
   std::error_code error;
   if (!std::filesystem::exists(directory, error)) return {};
   if (!std::filesystem::is_directory(directory, error)) {
-    return conflict(fmt::format("{} {} exists and is not a directory", what, directory.string()));
+    return broker::store_error(broker::StoreFailure::conflict,
+                               fmt::format("{} {} exists and is not a directory", what, directory.string()));
   }
   if (!std::filesystem::is_empty(directory, error)) {
-    return conflict(fmt::format("{} {} is not empty; not writing into it", what, directory.string()));
+    return broker::store_error(broker::StoreFailure::conflict,
+                               fmt::format("{} {} is not empty; not writing into it", what, directory.string()));
   }
   return {};
 }
