@@ -86,17 +86,22 @@ std::vector<Point> convex_hull(std::vector<Point> points) {
 /// Whether (x, y) lies in the hull or within `margin` of it (MCC's valid cells).
 bool near_hull(const std::vector<Point>& hull, float x, float y, float margin) {
   bool inside = hull.size() >= 3;
+  for (std::size_t i = 0; inside && i < hull.size(); ++i) {
+    const Point& a = hull[i];
+    const Point& b = hull[(i + 1) % hull.size()];
+    if ((b.x - a.x) * (y - a.y) - (b.y - a.y) * (x - a.x) < 0) inside = false;
+  }
+  if (inside) return true;
   float nearest = HUGE_VALF;
   for (std::size_t i = 0; i < hull.size(); ++i) {
     const Point& a = hull[i];
     const Point& b = hull[(i + 1) % hull.size()];
     const float ex = b.x - a.x, ey = b.y - a.y;
-    if (ex * (y - a.y) - ey * (x - a.x) < 0) inside = false;
     const float length2 = ex * ex + ey * ey;
     const float t = length2 > 0 ? std::clamp(((x - a.x) * ex + (y - a.y) * ey) / length2, 0.0f, 1.0f) : 0.0f;
     nearest = std::min(nearest, std::hypot(a.x + t * ex - x, a.y + t * ey - y));
   }
-  return inside || nearest <= margin;
+  return nearest <= margin;
 }
 
 std::vector<Cylinder> cylinders(const std::vector<Point>& points) {
@@ -107,11 +112,33 @@ std::vector<Cylinder> cylinders(const std::vector<Point>& points) {
   const float directional_norm = 1.0f / (kDirectionalSigma * std::sqrt(2 * kPi));
   const float direction_cell = 2 * kPi / kDirectionCells;
   std::vector<std::pair<std::size_t, float>> near;
+  std::vector<float> directional;
+  std::vector<std::size_t> reachable;
+  constexpr float kReach = kCylinderRadius + 3 * kSpatialSigma + 1.0f;
+  const float empty_cell = 1.0f / (1.0f + std::exp(-kSigmoidTau * (0.0f - kSigmoidMu)));
   for (std::size_t m = 0; m < points.size(); ++m) {
     Cylinder& cylinder = result[m];
     const float c = std::cos(points[m].theta), s = std::sin(points[m].theta);
     int valid_cells = 0, possible_cells = 0;
     std::vector<bool> contributed(points.size());
+    // Only minutiae within reach of some cell can contribute: the cells' centres lie within R of
+    // this minutia and a contribution reaches 3 sigma (plus 0.1 mm against rounding).
+    reachable.clear();
+    for (std::size_t t = 0; t < points.size(); ++t) {
+      const float dx = points[t].x - points[m].x, dy = points[t].y - points[m].y;
+      if (t != m && dx * dx + dy * dy <= kReach * kReach) reachable.push_back(t);
+    }
+    // The directional term depends only on the neighbour and the direction cell, not on the
+    // spatial cell: computed once per neighbour instead of once per cell.
+    directional.assign(points.size() * kDirectionCells, 0.0f);
+    for (const std::size_t t : reachable) {
+      const float relative = wrap(points[m].theta - points[t].theta);
+      for (int k = 0; k < kDirectionCells; ++k) {
+        const float cell_direction = -kPi + (static_cast<float>(k) + 0.5f) * direction_cell;
+        const float d = wrap(cell_direction - relative);
+        directional[t * kDirectionCells + static_cast<std::size_t>(k)] = std::exp(-d * d / (2 * kDirectionalSigma * kDirectionalSigma));
+      }
+    }
     for (int i = 0; i < kCellsAcross; ++i) {
       for (int j = 0; j < kCellsAcross; ++j) {
         const float u = cell * (static_cast<float>(i) - (kCellsAcross - 1) / 2.0f);
@@ -123,23 +150,24 @@ std::vector<Cylinder> cylinders(const std::vector<Point>& points) {
         // Cells beyond the minutiae's hull lie outside the print: they say nothing.
         if (!near_hull(hull, x, y, kHullMargin)) continue;
         near.clear();
-        for (std::size_t t = 0; t < points.size(); ++t) {
+        for (const std::size_t t : reachable) {
           const float dx = points[t].x - x, dy = points[t].y - y;
           const float d2 = dx * dx + dy * dy;
-          if (t != m && d2 <= 9 * kSpatialSigma * kSpatialSigma) {
+          if (d2 <= 9 * kSpatialSigma * kSpatialSigma) {
             near.emplace_back(t, spatial_norm * std::exp(-d2 / (2 * kSpatialSigma * kSpatialSigma)));
           }
         }
         const auto cell_index = static_cast<std::size_t>(i) * kCellsAcross + static_cast<std::size_t>(j);
         cylinder.valid[cell_index] = true;
         ++valid_cells;
+        if (near.empty()) {
+          std::fill_n(cylinder.value.begin() + static_cast<std::ptrdiff_t>(cell_index * kDirectionCells), kDirectionCells, empty_cell);
+          continue;
+        }
         for (int k = 0; k < kDirectionCells; ++k) {
-          const float cell_direction = -kPi + (static_cast<float>(k) + 0.5f) * direction_cell;
           float sum = 0;
           for (const auto& [t, spatial] : near) {
-            const float relative = wrap(points[m].theta - points[t].theta);
-            const float d = wrap(cell_direction - relative);
-            sum += spatial * directional_norm * direction_cell * std::exp(-d * d / (2 * kDirectionalSigma * kDirectionalSigma));
+            sum += spatial * directional_norm * direction_cell * directional[t * kDirectionCells + static_cast<std::size_t>(k)];
             contributed[t] = true;
           }
           cylinder.value[cell_index * kDirectionCells + static_cast<std::size_t>(k)] =
@@ -308,6 +336,8 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
         const float from_anchor = std::hypot(reference[i].x - anchor_x, reference[i].y - anchor_y);
         const float tolerance = kPairTolerance + kStretch * from_anchor;
         for (std::size_t j = 0; j < probe.size(); ++j) {
+          // hypot is never below either leg, so this skips only pairs the distance would reject.
+          if (std::abs(reference[i].x - moved[j].x) > tolerance || std::abs(reference[i].y - moved[j].y) > tolerance) continue;
           const float d = std::hypot(reference[i].x - moved[j].x, reference[i].y - moved[j].y);
           if (d > tolerance) continue;
           const float turn = std::abs(wrap(reference[i].theta - moved[j].theta));
@@ -346,6 +376,7 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
       int count = 0;
       for (const auto& m : mine) {
         for (const auto& o : other) {
+          if (std::abs(m.x - o.x) > kOverlapReach || std::abs(m.y - o.y) > kOverlapReach) continue;
           if (std::hypot(m.x - o.x, m.y - o.y) <= kOverlapReach) {
             ++count;
             break;

@@ -68,6 +68,27 @@ TEST(FingerMatch, PartnersOfTheOtherTypeCountLessButStillCount) {
   EXPECT_TRUE(all_flipped.match) << all_flipped.score;
 }
 
+// The card's scores are part of its behaviour: the product threshold and every accuracy figure
+// in docs/ops-guide.md were measured with them. A change that is only meant to be faster must
+// give these scores exactly; a change meant to score differently re-measures the FVC figures
+// (tools/bench-fingerprint) and then updates them.
+TEST(FingerMatch, ScoresStayExactlyAsMeasured) {
+  std::mt19937 random(1234);
+  std::vector<int> scores;
+  constexpr int kFingers = 6;
+  std::vector<std::vector<Minutia>> fingers;
+  fingers.reserve(kFingers);
+  // 12 minutiae (a small capture, most cylinders near the hull's edge) up to 52.
+  for (int i = 0; i < kFingers; ++i) fingers.push_back(random_finger(random, 12 + 8 * i));
+  for (int i = 0; i < kFingers; ++i) {
+    const auto reference = card_template(impression(fingers[i], random));
+    scores.push_back(compare(reference, card_template(impression(fingers[i], random))).score);
+    scores.push_back(compare(reference, card_template(impression(fingers[(i + 1) % kFingers], random))).score);
+  }
+  const std::vector<int> measured = {190, 88, 237, 78, 256, 99, 282, 95, 346, 94, 301, 82};
+  EXPECT_EQ(scores, measured) << ::testing::PrintToString(scores);
+}
+
 TEST(FingerMatch, TooFewMinutiaeNeverMatch) {
   std::mt19937 random(3);
   const auto reference = card_template(random_finger(random));
