@@ -1,6 +1,7 @@
 // sdbox-bench-fingerprint: the FVC protocol on a folder of FFF_I images through the product
 // path (image -> our extractor -> compact-card template -> the card's comparison).
 #include "finger/minutiae_extractor.hpp"
+#include "error_rates.hpp"
 #include "libfprint_peer.hpp"
 
 #include "sdbox/common/finger_match.hpp"
@@ -39,23 +40,6 @@ double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
-/// The smallest score threshold whose FMR does not exceed `target_fmr`.
-int threshold_for_fmr(const std::vector<int>& impostor, double target_fmr) {
-  for (int threshold = 0; threshold <= kScoreMax + 1; ++threshold) {
-    const double fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [&](int s) { return s >= threshold; })) /
-                       static_cast<double>(impostor.size());
-    if (fmr <= target_fmr) return threshold;
-  }
-  return kScoreMax + 1;
-}
-
-/// FNMR at the smallest threshold whose FMR does not exceed `target_fmr`.
-double fnmr_at_fmr(const std::vector<int>& genuine, const std::vector<int>& impostor, double target_fmr) {
-  const int threshold = threshold_for_fmr(impostor, target_fmr);
-  return static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [&](int s) { return s < threshold; })) /
-         static_cast<double>(genuine.size());
-}
-
 /// The capture, faded, with each minutia drawn: a square (ending) or a cross (bifurcation) and a
 /// tick along its direction; darker for better quality.
 GrayImage mark_minutiae(const GrayImage& image, const std::vector<finger::Minutia>& minutiae) {
@@ -81,21 +65,6 @@ GrayImage mark_minutiae(const GrayImage& image, const std::vector<finger::Minuti
     for (int t = 3; t <= 12; ++t) put(x + t * std::cos(minutia.angle_rad), y - t * std::sin(minutia.angle_rad), value);
   }
   return marked;
-}
-
-double equal_error_rate(const std::vector<int>& genuine, const std::vector<int>& impostor) {
-  double best_gap = 2, eer = 1;
-  for (int threshold = 0; threshold <= kScoreMax + 1; ++threshold) {
-    const double fmr = static_cast<double>(std::count_if(impostor.begin(), impostor.end(), [&](int s) { return s >= threshold; })) /
-                       static_cast<double>(impostor.size());
-    const double fnmr = static_cast<double>(std::count_if(genuine.begin(), genuine.end(), [&](int s) { return s < threshold; })) /
-                        static_cast<double>(genuine.size());
-    if (std::abs(fmr - fnmr) < best_gap) {
-      best_gap = std::abs(fmr - fnmr);
-      eer = (fmr + fnmr) / 2;
-    }
-  }
-  return eer;
 }
 
 }  // namespace
@@ -190,12 +159,14 @@ int main(int argc, char** argv) {
     std::size_t reference, probe;
   };
   std::vector<Scored> genuine_pairs, impostor_pairs;
+  std::vector<bench::PairScore> finger_pairs;
   for (std::size_t i = 0; i < samples.size(); ++i) {
     for (std::size_t j = i + 1; j < samples.size(); ++j) {
       const int value = score(samples[i], samples[j]);
       const bool same_finger = samples[i].finger == samples[j].finger;
       (same_finger ? genuine : impostor).push_back(value);
       (same_finger ? genuine_pairs : impostor_pairs).push_back({value, i, j});
+      finger_pairs.push_back({samples[i].finger, samples[j].finger, value});
     }
   }
   if (list_worst > 0) {
@@ -216,21 +187,22 @@ int main(int argc, char** argv) {
     std::cerr << "bench-fingerprint: need at least two fingers with two impressions each\n";
     return 1;
   }
-  const double eer = equal_error_rate(genuine, impostor);
+  const auto histogram = [](const std::vector<int>& scores) { return bench::ScoreHistogram(kScoreMax, scores); };
+  const auto fnmr_at_fmr = [&](const std::vector<int>& genuine_scores, const std::vector<int>& impostor_scores, double fmr) {
+    return bench::fnmr_at_fmr(histogram(genuine_scores), histogram(impostor_scores), fmr);
+  };
+  const double eer = bench::equal_error_rate(histogram(genuine), histogram(impostor));
   const double fnmr1 = fnmr_at_fmr(genuine, impostor, 0.01);
   const double fnmr01 = fnmr_at_fmr(genuine, impostor, 0.001);
-  const int threshold01 = threshold_for_fmr(impostor, 0.001);
+  const int threshold01 = bench::threshold_for_fmr(histogram(impostor), 0.001);
   const double fnmr0 = fnmr_at_fmr(genuine, impostor, 0.0);
-  const int threshold0 = threshold_for_fmr(impostor, 0.0);
-  // The share of `scores` the product threshold accepts (or refuses).
-  auto share = [](const std::vector<int>& scores, bool accepted) {
-    if (scores.empty()) return 0.0;
-    return static_cast<double>(std::count_if(scores.begin(), scores.end(),
-                                             [&](int s) { return (s >= finger::kMatchThreshold) == accepted; })) /
-           static_cast<double>(scores.size());
-  };
-  const double product_fmr = share(impostor, true);
-  const double product_fnmr = share(genuine, false);
+  const int threshold0 = bench::threshold_for_fmr(histogram(impostor), 0.0);
+  // Ten fingers are few: how far the figures move when other fingers of the same kind are drawn.
+  constexpr int kResamples = 2000;
+  constexpr double kCoverage = 0.9;
+  const auto intervals = bench::intervals_over_fingers(finger_pairs, kScoreMax, kResamples, 2026, kCoverage);
+  const double product_fmr = histogram(impostor).share_at_or_above(finger::kMatchThreshold);
+  const double product_fnmr = histogram(genuine).share_below(finger::kMatchThreshold);
   std::optional<bench::PeerRates> peer;
   if (!skip_peer) {
     std::vector<bench::PeerImage> peer_images;
@@ -267,13 +239,16 @@ int main(int argc, char** argv) {
       }
     }
   }
-  const double attempt_fmr = share(attempt_impostor, true), attempt_fnmr = share(attempt_genuine, false);
+  const double attempt_fmr = histogram(attempt_impostor).share_at_or_above(finger::kMatchThreshold);
+  const double attempt_fnmr = histogram(attempt_genuine).share_below(finger::kMatchThreshold);
   const double attempt_fnmr_at_peer_fmr =
       peer && !attempt_genuine.empty() && !attempt_impostor.empty() ? fnmr_at_fmr(attempt_genuine, attempt_impostor, peer->fmr) : 0;
   if (json) {
     nlohmann::json line{{"eer", eer},
                                 {"fnmr_at_fmr_1pct", fnmr1},
                                 {"fnmr_at_fmr_0_1pct", fnmr01},
+                                {"eer_interval_90pct", {intervals.eer.low, intervals.eer.high}},
+                                {"fnmr_at_fmr_0_1pct_interval_90pct", {intervals.fnmr_at_fmr_0_1pct.low, intervals.fnmr_at_fmr_0_1pct.high}},
                                 {"extract_ms_median", median(extract_ms)},
                                 {"match_ms_median", median(match_ms)},
                                 {"product_threshold", {{"score", finger::kMatchThreshold}, {"fmr", product_fmr}, {"fnmr", product_fnmr}}},
@@ -302,6 +277,9 @@ int main(int argc, char** argv) {
     fmt::print("{}: {} images at {} dpi, {} genuine and {} impostor comparisons, {} images refused\n", folder,
                samples.size(), dpi, genuine.size(), impostor.size(), refused);
     fmt::print("  EER {:.2f} %   FNMR at FMR 1 % {:.2f} %   at FMR 0.1 % {:.2f} %\n", 100 * eer, 100 * fnmr1, 100 * fnmr01);
+    fmt::print("  {:.0f} % intervals over the fingers ({} resamples): EER {:.2f}-{:.2f} %   FNMR at FMR 0.1 % {:.2f}-{:.2f} %\n",
+               100 * kCoverage, intervals.resamples, 100 * intervals.eer.low, 100 * intervals.eer.high,
+               100 * intervals.fnmr_at_fmr_0_1pct.low, 100 * intervals.fnmr_at_fmr_0_1pct.high);
     fmt::print("  product threshold {}: FMR {:.2f} %  FNMR {:.2f} %\n", finger::kMatchThreshold, 100 * product_fmr,
                100 * product_fnmr);
     fmt::print("  score threshold needed for FMR 0.1 %: {}\n", threshold01);

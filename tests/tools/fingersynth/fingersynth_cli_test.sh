@@ -61,6 +61,11 @@ case "${1:?which case}" in
     [[ "$(number threshold_for_fmr_0)" -ge "$(number threshold_for_fmr_0_1pct)" ]] || fail "threshold for FMR 0 below the one for 0.1 %: $line"
     eer=$(number eer)
     awk -v eer="$eer" 'BEGIN { exit !(eer < 0.05) }' || fail "EER $eer on easy synthetic fingers: $line"
+    # The interval over resampled fingers is a [low, high] pair in 0..1.
+    interval=$(sed -E 's/.*"eer_interval_90pct":\[([0-9.eE+-]+),([0-9.eE+-]+)\].*/\1 \2/' <<<"$line")
+    awk -v pair="$interval" 'BEGIN { split(pair, v, " "); exit !(v[1] >= 0 && v[1] <= v[2] && v[2] <= 1) }' ||
+      fail "no sane eer_interval_90pct in $line"
+    grep -q '"fnmr_at_fmr_0_1pct_interval_90pct":\[' <<<"$line" || fail "no fnmr_at_fmr_0_1pct_interval_90pct in $line"
     genuine=$(number genuine_attempts)
     [[ "$genuine" -eq 8 ]] || fail "libfprint made $genuine genuine attempts, expected 8: $line"
     ;;
