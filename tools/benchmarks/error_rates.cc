@@ -1,10 +1,16 @@
 #include "error_rates.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <random>
+#include <set>
+#include <tuple>
 #include <utility>
+
+#include <fmt/format.h>
 
 namespace sdbox::bench {
 
@@ -97,56 +103,214 @@ double percentile(std::vector<double>& values, double share) {
   return values[std::min(index, values.size() - 1)];
 }
 
+struct Rates {
+  double eer;
+  double fnmr_at_fmr_0_1pct;
+};
+
+/// Each finger's genuine scores and each pair of fingers' impostor scores, summed once, so a
+/// draw of fingers costs a few histogram additions.
+class FingerTable {
+ public:
+  FingerTable(const std::vector<PairScore>& pairs, int max_score) : max_score_(max_score) {
+    for (const auto& pair : pairs) {
+      index_.emplace(pair.reference_finger, 0);
+      index_.emplace(pair.probe_finger, 0);
+    }
+    std::size_t next = 0;
+    for (auto& entry : index_) entry.second = next++;
+    const std::size_t n = index_.size();
+    genuine_.assign(n, ScoreHistogram(max_score));
+    impostor_.assign(n * n, ScoreHistogram(max_score));
+    for (const auto& pair : pairs) {
+      std::size_t a = index_.at(pair.reference_finger), b = index_.at(pair.probe_finger);
+      if (a == b) {
+        genuine_[a].add(pair.score);
+      } else {
+        if (a > b) std::swap(a, b);
+        impostor_[a * n + b].add(pair.score);
+      }
+    }
+  }
+
+  [[nodiscard]] std::size_t fingers() const { return index_.size(); }
+
+  /// The rates when finger i is drawn `drawn[i]` times; none if the draw holds no genuine or no
+  /// impostor comparison (one finger drawn over and over says nothing).
+  [[nodiscard]] std::optional<Rates> rates(const std::vector<double>& drawn) const {
+    const std::size_t n = fingers();
+    ScoreHistogram genuine(max_score_), impostor(max_score_);
+    for (std::size_t a = 0; a < n; ++a) {
+      if (drawn[a] == 0) continue;
+      genuine.add(genuine_[a], drawn[a]);
+      for (std::size_t b = a + 1; b < n; ++b) {
+        if (drawn[b] > 0) impostor.add(impostor_[a * n + b], drawn[a] * drawn[b]);
+      }
+    }
+    if (genuine.total() <= 0 || impostor.total() <= 0) return std::nullopt;
+    return Rates{equal_error_rate(genuine, impostor), fnmr_at_fmr(genuine, impostor, 0.001)};
+  }
+
+ private:
+  int max_score_;
+  std::map<int, std::size_t> index_;
+  std::vector<ScoreHistogram> genuine_, impostor_;
+};
+
+/// Draws as many fingers as there are, with replacement: how often each was drawn.
+class FingerDraws {
+ public:
+  FingerDraws(std::size_t fingers, std::uint32_t seed) : random_(seed), pick_(0, fingers - 1), drawn_(fingers) {}
+  const std::vector<double>& next() {
+    std::fill(drawn_.begin(), drawn_.end(), 0.0);
+    for (std::size_t i = 0; i < drawn_.size(); ++i) drawn_[pick_(random_)] += 1;
+    return drawn_;
+  }
+
+ private:
+  std::mt19937 random_;
+  std::uniform_int_distribution<std::size_t> pick_;
+  std::vector<double> drawn_;
+};
+
+Interval central(std::vector<double>& values, double coverage) {
+  const double tail = (1 - coverage) / 2;
+  return {percentile(values, tail), percentile(values, 1 - tail)};
+}
+
 }  // namespace
 
 ErrorRateIntervals intervals_over_fingers(const std::vector<PairScore>& pairs, int max_score, int resamples,
                                           std::uint32_t seed, double coverage) {
   ErrorRateIntervals result;
-  // Each finger's genuine scores and each pair of fingers' impostor scores, summed once.
-  std::map<int, std::size_t> index;
-  for (const auto& pair : pairs) {
-    index.emplace(pair.reference_finger, 0);
-    index.emplace(pair.probe_finger, 0);
-  }
-  std::size_t next = 0;
-  for (auto& [finger, position] : index) position = next++;
-  const std::size_t fingers = index.size();
-  if (fingers < 2 || resamples < 1) return result;
-  std::vector<ScoreHistogram> genuine(fingers, ScoreHistogram(max_score));
-  std::vector<ScoreHistogram> impostor(fingers * fingers, ScoreHistogram(max_score));
-  for (const auto& pair : pairs) {
-    std::size_t a = index[pair.reference_finger], b = index[pair.probe_finger];
-    if (a == b) {
-      genuine[a].add(pair.score);
-    } else {
-      if (a > b) std::swap(a, b);
-      impostor[a * fingers + b].add(pair.score);
-    }
-  }
-  std::mt19937 random(seed);
-  std::uniform_int_distribution<std::size_t> draw(0, fingers - 1);
-  std::vector<double> eers, fnmrs, drawn(fingers);
+  const FingerTable table(pairs, max_score);
+  if (table.fingers() < 2 || resamples < 1) return result;
+  FingerDraws draws(table.fingers(), seed);
+  std::vector<double> eers, fnmrs;
   for (int r = 0; r < resamples; ++r) {
-    std::fill(drawn.begin(), drawn.end(), 0.0);
-    for (std::size_t i = 0; i < fingers; ++i) drawn[draw(random)] += 1;
-    ScoreHistogram genuine_sample(max_score), impostor_sample(max_score);
-    for (std::size_t a = 0; a < fingers; ++a) {
-      if (drawn[a] == 0) continue;
-      genuine_sample.add(genuine[a], drawn[a]);
-      for (std::size_t b = a + 1; b < fingers; ++b) {
-        if (drawn[b] > 0) impostor_sample.add(impostor[a * fingers + b], drawn[a] * drawn[b]);
-      }
+    if (const auto rates = table.rates(draws.next())) {
+      eers.push_back(rates->eer);
+      fnmrs.push_back(rates->fnmr_at_fmr_0_1pct);
     }
-    // A draw of one finger over and over has no impostors (or a finger without pairs, no genuine
-    // comparisons): it says nothing about error rates.
-    if (genuine_sample.total() <= 0 || impostor_sample.total() <= 0) continue;
-    eers.push_back(equal_error_rate(genuine_sample, impostor_sample));
-    fnmrs.push_back(fnmr_at_fmr(genuine_sample, impostor_sample, 0.001));
   }
   if (eers.empty()) return result;
-  const double tail = (1 - coverage) / 2;
-  result.eer = {percentile(eers, tail), percentile(eers, 1 - tail)};
-  result.fnmr_at_fmr_0_1pct = {percentile(fnmrs, tail), percentile(fnmrs, 1 - tail)};
+  result.eer = central(eers, coverage);
+  result.fnmr_at_fmr_0_1pct = central(fnmrs, coverage);
+  result.resamples = static_cast<int>(eers.size());
+  return result;
+}
+
+std::string format_score_list(const std::vector<NamedScore>& scores) {
+  std::string text;
+  for (const auto& s : scores) {
+    text += fmt::format("{}_{} {}_{} {}\n", s.reference_finger, s.reference_impression, s.probe_finger, s.probe_impression, s.score);
+  }
+  return text;
+}
+
+namespace {
+
+/// A whole field of at most six digits (no sign, no spaces).
+std::optional<int> whole_number(std::string_view field) {
+  if (field.empty() || field.size() > 6) return std::nullopt;
+  // from_chars would take a minus sign.
+  if (!std::all_of(field.begin(), field.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  int value = 0;
+  const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), value);
+  if (error != std::errc{} || end != field.data() + field.size()) return std::nullopt;
+  return value;
+}
+
+/// `FFF_I`: a finger and an impression number.
+std::optional<std::pair<int, int>> image_name(std::string_view field) {
+  const auto underscore = field.find('_');
+  if (underscore == std::string_view::npos) return std::nullopt;
+  const auto finger = whole_number(field.substr(0, underscore));
+  const auto impression = whole_number(field.substr(underscore + 1));
+  if (!finger || !impression) return std::nullopt;
+  return std::pair{*finger, *impression};
+}
+
+using PairKey = std::tuple<int, int, int, int>;
+
+PairKey key_of(const NamedScore& s) {
+  const std::pair a{s.reference_finger, s.reference_impression}, b{s.probe_finger, s.probe_impression};
+  const auto& [low, high] = a < b ? std::pair{a, b} : std::pair{b, a};
+  return {low.first, low.second, high.first, high.second};
+}
+
+}  // namespace
+
+Result<std::vector<NamedScore>> parse_score_list(std::string_view text, int max_score) {
+  std::vector<NamedScore> scores;
+  std::set<PairKey> seen;
+  int line_number = 0;
+  while (!text.empty()) {
+    ++line_number;
+    const auto newline = text.find('\n');
+    const std::string_view line = text.substr(0, newline);
+    text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
+    auto refuse = [&](std::string_view why) {
+      return make_error(ErrorCategory::usage, fmt::format("score list line {}: {} (expected `FFF_I FFF_I score`)", line_number, why));
+    };
+    const auto first = line.find(' ');
+    const auto second = first == std::string_view::npos ? first : line.find(' ', first + 1);
+    if (second == std::string_view::npos || line.find(' ', second + 1) != std::string_view::npos) {
+      return refuse("not three fields separated by single spaces");
+    }
+    const auto reference = image_name(line.substr(0, first));
+    const auto probe = image_name(line.substr(first + 1, second - first - 1));
+    const auto score = whole_number(line.substr(second + 1));
+    if (!reference || !probe) return refuse("an image name is not FFF_I");
+    if (!score || *score > max_score) return refuse(fmt::format("the score is not a whole number 0..{}", max_score));
+    if (*reference == *probe) return refuse("an image compared with itself");
+    const NamedScore entry{reference->first, reference->second, probe->first, probe->second, *score};
+    if (!seen.insert(key_of(entry)).second) return refuse("this pair is listed already");
+    scores.push_back(entry);
+  }
+  if (scores.empty()) return make_error(ErrorCategory::usage, "score list: no comparisons");
+  return scores;
+}
+
+Result<DifferenceIntervals> paired_intervals_over_fingers(const std::vector<NamedScore>& baseline,
+                                                          const std::vector<NamedScore>& candidate, int max_score,
+                                                          int resamples, std::uint32_t seed, double coverage) {
+  std::map<PairKey, int> baseline_scores;
+  for (const auto& s : baseline) baseline_scores[key_of(s)] = s.score;
+  std::vector<PairScore> before, after;
+  for (const auto& s : candidate) {
+    const auto found = baseline_scores.find(key_of(s));
+    if (found == baseline_scores.end()) {
+      return make_error(ErrorCategory::usage, fmt::format("the baseline has no score for {}_{} ~ {}_{}: not a run over the same images",
+                                                          s.reference_finger, s.reference_impression, s.probe_finger,
+                                                          s.probe_impression));
+    }
+    before.push_back({s.reference_finger, s.probe_finger, found->second});
+    after.push_back({s.reference_finger, s.probe_finger, s.score});
+  }
+  if (before.size() != baseline_scores.size()) {
+    return make_error(ErrorCategory::usage, fmt::format("the baseline has {} comparisons, this run {}: not a run over the same images",
+                                                        baseline_scores.size(), before.size()));
+  }
+  DifferenceIntervals result;
+  const FingerTable old_table(before, max_score), new_table(after, max_score);
+  if (new_table.fingers() < 2 || resamples < 1) return result;
+  FingerDraws draws(new_table.fingers(), seed);
+  std::vector<double> eers, fnmrs;
+  int lower = 0;
+  for (int r = 0; r < resamples; ++r) {
+    const auto& drawn = draws.next();
+    const auto was = old_table.rates(drawn);
+    const auto is = new_table.rates(drawn);
+    if (!was || !is) continue;
+    eers.push_back(is->eer - was->eer);
+    fnmrs.push_back(is->fnmr_at_fmr_0_1pct - was->fnmr_at_fmr_0_1pct);
+    lower += is->eer < was->eer;
+  }
+  if (eers.empty()) return result;
+  result.eer_lower_share = static_cast<double>(lower) / static_cast<double>(eers.size());
+  result.eer = central(eers, coverage);
+  result.fnmr_at_fmr_0_1pct = central(fnmrs, coverage);
   result.resamples = static_cast<int>(eers.size());
   return result;
 }

@@ -3,7 +3,11 @@
 // trusted: intervals from resampling the fingers (pairs of one finger are not independent, so
 // resampling pairs would claim far more certainty than ten fingers give).
 
+#include "sdbox/common/result.hpp"
+
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace sdbox::bench {
@@ -63,5 +67,35 @@ struct ErrorRateIntervals {
 /// for a given `seed`.
 ErrorRateIntervals intervals_over_fingers(const std::vector<PairScore>& pairs, int max_score, int resamples,
                                           std::uint32_t seed, double coverage);
+
+/// One comparison with the images named as FVC names them (finger `101`, impression `3`).
+struct NamedScore {
+  int reference_finger = 0;
+  int reference_impression = 0;
+  int probe_finger = 0;
+  int probe_impression = 0;
+  int score = 0;
+};
+
+/// A run's scores as text, one comparison per line: `101_1 101_2 173`.
+std::string format_score_list(const std::vector<NamedScore>& scores);
+/// Reads `format_score_list`'s text back. Refuses (naming the line) anything else: other
+/// separators or fields, names that are not FFF_I, a score outside 0..max_score, a pair listed
+/// twice (either way round), an image compared with itself, or no line at all.
+Result<std::vector<NamedScore>> parse_score_list(std::string_view text, int max_score);
+
+struct DifferenceIntervals {
+  Interval eer;                 ///< candidate minus baseline, as fractions
+  Interval fnmr_at_fmr_0_1pct;  ///< candidate minus baseline
+  double eer_lower_share = 0;   ///< share of the draws where the candidate's EER is lower
+  int resamples = 0;
+};
+
+/// Two runs over the same images (a baseline and a candidate change) judged under the same
+/// draws of fingers, so the fingers' own spread cancels out: intervals of the differences.
+/// Fails if the two runs did not compare the same pairs.
+Result<DifferenceIntervals> paired_intervals_over_fingers(const std::vector<NamedScore>& baseline,
+                                                          const std::vector<NamedScore>& candidate, int max_score,
+                                                          int resamples, std::uint32_t seed, double coverage);
 
 }  // namespace sdbox::bench

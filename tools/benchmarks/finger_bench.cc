@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <map>
 #include <regex>
@@ -83,6 +85,10 @@ int main(int argc, char** argv) {
   std::size_t list_worst = 0;
   app.add_option("--list-worst", list_worst, "also list the N lowest genuine and N highest impostor scores (tuning)");
   app.add_flag("--skip-libfprint", skip_peer, "do not measure libfprint's matcher (quicker tuning runs)");
+  std::filesystem::path scores_out, against;
+  app.add_option("--scores-out", scores_out, "write every comparison's score here (a new file), for a later --against");
+  app.add_option("--against", against, "a baseline run's --scores-out file: intervals of the differences on the same fingers")
+      ->check(CLI::ExistingFile);
   firmware::ExtractorOptions extractor;
   app.add_option("--orientation-sigma", extractor.orientation_sigma, "extractor tuning: orientation smoothing");
   app.add_option("--along-ridge-sigma", extractor.along_ridge_sigma, "extractor tuning: smoothing along ridges");
@@ -187,6 +193,39 @@ int main(int argc, char** argv) {
     std::cerr << "bench-fingerprint: need at least two fingers with two impressions each\n";
     return 1;
   }
+  std::vector<bench::NamedScore> named;
+  for (const auto& group : {&genuine_pairs, &impostor_pairs}) {
+    for (const auto& pair : *group) {
+      const auto& reference = samples[pair.reference];
+      const auto& probe = samples[pair.probe];
+      named.push_back({reference.finger, reference.impression, probe.finger, probe.impression, pair.score});
+    }
+  }
+  if (!scores_out.empty()) {
+    // A baseline is worth keeping: never written over.
+    std::ofstream out;
+    if (!std::filesystem::exists(scores_out)) out.open(scores_out, std::ios::binary);
+    if (!out || !(out << bench::format_score_list(named)) || !out.flush()) {
+      std::cerr << "bench-fingerprint: cannot write " << scores_out << " (it must not exist yet)\n";
+      return 1;
+    }
+  }
+  std::optional<bench::DifferenceIntervals> difference;
+  if (!against.empty()) {
+    std::ifstream in(against, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto baseline = bench::parse_score_list(text, kScoreMax);
+    if (!baseline) {
+      std::cerr << "bench-fingerprint: " << against << ": " << baseline.error().describe() << "\n";
+      return 1;
+    }
+    auto paired = bench::paired_intervals_over_fingers(*baseline, named, kScoreMax, 2000, 2026, 0.9);
+    if (!paired) {
+      std::cerr << "bench-fingerprint: " << against << ": " << paired.error().describe() << "\n";
+      return 1;
+    }
+    difference = *paired;
+  }
   const auto histogram = [](const std::vector<int>& scores) { return bench::ScoreHistogram(kScoreMax, scores); };
   const auto fnmr_at_fmr = [&](const std::vector<int>& genuine_scores, const std::vector<int>& impostor_scores, double fmr) {
     return bench::fnmr_at_fmr(histogram(genuine_scores), histogram(impostor_scores), fmr);
@@ -272,6 +311,13 @@ int main(int argc, char** argv) {
                                             {"fnmr", attempt_fnmr},
                                             {"fnmr_at_libfprint_fmr", attempt_fnmr_at_peer_fmr}};
     }
+    if (difference) {
+      line["against"] = {{"eer_difference_interval_90pct", {difference->eer.low, difference->eer.high}},
+                         {"fnmr_at_fmr_0_1pct_difference_interval_90pct",
+                          {difference->fnmr_at_fmr_0_1pct.low, difference->fnmr_at_fmr_0_1pct.high}},
+                         {"eer_lower_share", difference->eer_lower_share},
+                         {"resamples", difference->resamples}};
+    }
     std::cout << line.dump() << "\n";
   } else {
     fmt::print("{}: {} images at {} dpi, {} genuine and {} impostor comparisons, {} images refused\n", folder,
@@ -280,6 +326,13 @@ int main(int argc, char** argv) {
     fmt::print("  {:.0f} % intervals over the fingers ({} resamples): EER {:.2f}-{:.2f} %   FNMR at FMR 0.1 % {:.2f}-{:.2f} %\n",
                100 * kCoverage, intervals.resamples, 100 * intervals.eer.low, 100 * intervals.eer.high,
                100 * intervals.fnmr_at_fmr_0_1pct.low, 100 * intervals.fnmr_at_fmr_0_1pct.high);
+    if (difference) {
+      fmt::print("  against {} (same fingers resampled {} times, 90 %): EER {:+.2f} to {:+.2f} points (lower in {:.0f} % of "
+                 "draws)   FNMR at FMR 0.1 % {:+.2f} to {:+.2f} points\n",
+                 against.string(), difference->resamples, 100 * difference->eer.low, 100 * difference->eer.high,
+                 100 * difference->eer_lower_share, 100 * difference->fnmr_at_fmr_0_1pct.low,
+                 100 * difference->fnmr_at_fmr_0_1pct.high);
+    }
     fmt::print("  product threshold {}: FMR {:.2f} %  FNMR {:.2f} %\n", finger::kMatchThreshold, 100 * product_fmr,
                100 * product_fnmr);
     fmt::print("  score threshold needed for FMR 0.1 %: {}\n", threshold01);

@@ -123,5 +123,91 @@ TEST(ErrorRates, NothingToResampleGivesNoInterval) {
   EXPECT_EQ(intervals_over_fingers({{1, 1, 500}, {1, 1, 400}}, kMax, 100, 1, 0.9).resamples, 0) << "one finger, no impostors";
 }
 
+TEST(ScoreList, FormatsAndParsesBack) {
+  const std::vector<NamedScore> scores = {{101, 1, 101, 2, 173}, {101, 1, 102, 1, 0}, {102, 1, 102, 2, kMax}};
+  const std::string text = format_score_list(scores);
+  EXPECT_EQ(text, "101_1 101_2 173\n101_1 102_1 0\n102_1 102_2 1000\n");
+  const auto parsed = parse_score_list(text, kMax);
+  ASSERT_TRUE(parsed) << parsed.error().describe();
+  EXPECT_EQ(format_score_list(*parsed), text);
+  EXPECT_TRUE(parse_score_list("101_1 101_2 173", kMax)) << "the last newline may be missing";
+}
+
+TEST(ScoreList, RefusesAnythingElseNamingTheLine) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", "no comparisons"},
+      {"101_1 101_2 173\n\n", "line 2"},
+      {"101_1 101_2 173\r\n", "line 1"},
+      {"101_1\t101_2 173\n", "three fields"},
+      {"101_1  101_2 173\n", "three fields"},
+      {"101_1 101_2 173 9\n", "three fields"},
+      {"101-1 101_2 173\n", "FFF_I"},
+      {"101_ 101_2 173\n", "FFF_I"},
+      {"101_1 101_2 -3\n", "0..1000"},
+      {"101_1 101_2 1001\n", "0..1000"},
+      {"101_1 101_2 17x\n", "0..1000"},
+      {"101_1 101_1 5\n", "itself"},
+      {"101_1 101_2 5\n101_2 101_1 6\n", "line 2: this pair is listed already"},
+      {"1234567_1 101_2 5\n", "FFF_I"},
+  };
+  for (const auto& [text, why] : bad) {
+    const auto parsed = parse_score_list(text, kMax);
+    ASSERT_FALSE(parsed) << "accepted: " << text;
+    EXPECT_NE(parsed.error().describe().find(why), std::string::npos) << parsed.error().describe();
+  }
+}
+
+std::vector<NamedScore> named(const std::vector<PairScore>& pairs) {
+  // ten_fingers() lists pairs of images a < b, eight impressions per finger, in order.
+  std::vector<NamedScore> result;
+  std::size_t k = 0;
+  for (int a = 0; a < 80; ++a) {
+    for (int b = a + 1; b < 80; ++b, ++k) result.push_back({101 + a / 8, 1 + a % 8, 101 + b / 8, 1 + b % 8, pairs[k].score});
+  }
+  return result;
+}
+
+TEST(PairedIntervals, TheSameRunDiffersByNothing) {
+  const auto run = named(ten_fingers(true, 3));
+  const auto paired = paired_intervals_over_fingers(run, run, kMax, 500, 1, 0.9);
+  ASSERT_TRUE(paired) << paired.error().describe();
+  EXPECT_EQ(paired->resamples, 500);
+  EXPECT_EQ(paired->eer.low, 0.0);
+  EXPECT_EQ(paired->eer.high, 0.0);
+  EXPECT_EQ(paired->eer_lower_share, 0.0);
+}
+
+TEST(PairedIntervals, AFixedBadFingerIsSeenAsABetterRunEvenWhereFingersVaryMore) {
+  // The candidate repairs finger 3 (its genuine pairs score like the other fingers'); every
+  // other score is the same. Each run alone spreads widely over the draws, their difference
+  // is never in the candidate's disfavour.
+  const auto baseline = named(ten_fingers(true, 4));
+  const auto repaired_scores = ten_fingers(false, 4);
+  auto candidate = named(repaired_scores);
+  for (std::size_t k = 0; k < candidate.size(); ++k) {
+    if (candidate[k].reference_finger != 104 || candidate[k].probe_finger != 104) candidate[k].score = baseline[k].score;
+  }
+  const auto paired = paired_intervals_over_fingers(baseline, candidate, kMax, 1000, 2, 0.9);
+  ASSERT_TRUE(paired) << paired.error().describe();
+  EXPECT_LE(paired->eer.high, 0.0);
+  EXPECT_LT(paired->eer.low, -0.02);
+  EXPECT_GT(paired->eer_lower_share, 0.5) << "lower whenever finger 104 is drawn";
+  EXPECT_LE(paired->fnmr_at_fmr_0_1pct.high, 0.0);
+}
+
+TEST(PairedIntervals, RunsOverOtherImagesAreRefused) {
+  const auto run = named(ten_fingers(false, 5));
+  auto fewer = run;
+  fewer.pop_back();
+  const auto missing = paired_intervals_over_fingers(run, fewer, kMax, 10, 1, 0.9);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().describe().find("not a run over the same images"), std::string::npos);
+  auto other = run;
+  other[0].probe_impression = 9;
+  const auto unknown = paired_intervals_over_fingers(run, other, kMax, 10, 1, 0.9);
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().describe().find("101_1 ~ 101_9"), std::string::npos) << unknown.error().describe();
+}
+
 }  // namespace
 }  // namespace sdbox::bench
