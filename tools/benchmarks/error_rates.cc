@@ -30,20 +30,6 @@ void ScoreHistogram::add(const ScoreHistogram& other, double weight) {
   total_ += weight * other.total_;
 }
 
-double ScoreHistogram::share_at_or_above(int threshold) const {
-  if (total_ <= 0) return 0;
-  double accepted = 0;
-  for (int score = std::max(0, threshold); score <= max_score(); ++score) accepted += counts_[static_cast<std::size_t>(score)];
-  return accepted / total_;
-}
-
-double ScoreHistogram::share_below(int threshold) const {
-  if (total_ <= 0) return 0;
-  double refused = 0;
-  for (int score = 0; score < std::min(threshold, max_score() + 1); ++score) refused += counts_[static_cast<std::size_t>(score)];
-  return refused / total_;
-}
-
 namespace {
 
 /// Counts at or above, and below, each threshold 0..max_score + 1, by running sums (exact: the
@@ -60,8 +46,14 @@ struct Cumulative {
     }
     for (int t = 1; t <= top + 1; ++t) below[static_cast<std::size_t>(t)] = below[static_cast<std::size_t>(t) - 1] + histogram.count(t - 1);
   }
-  [[nodiscard]] double accepted(int threshold) const { return total > 0 ? at_or_above[static_cast<std::size_t>(threshold)] / total : 0; }
-  [[nodiscard]] double refused(int threshold) const { return total > 0 ? below[static_cast<std::size_t>(threshold)] / total : 0; }
+  [[nodiscard]] double accepted(int threshold) const { return total > 0 ? at_or_above[index(threshold)] / total : 0; }
+  [[nodiscard]] double refused(int threshold) const { return total > 0 ? below[index(threshold)] / total : 0; }
+
+ private:
+  // Thresholds beyond 0..max_score + 1 accept (or refuse) what the nearest one does.
+  [[nodiscard]] std::size_t index(int threshold) const {
+    return static_cast<std::size_t>(std::clamp(threshold, 0, static_cast<int>(below.size()) - 1));
+  }
 };
 
 int first_threshold_within(const Cumulative& impostor, int max_score, double target_fmr) {
@@ -72,6 +64,10 @@ int first_threshold_within(const Cumulative& impostor, int max_score, double tar
 }
 
 }  // namespace
+
+double ScoreHistogram::share_at_or_above(int threshold) const { return Cumulative(*this).accepted(threshold); }
+
+double ScoreHistogram::share_below(int threshold) const { return Cumulative(*this).refused(threshold); }
 
 double equal_error_rate(const ScoreHistogram& genuine, const ScoreHistogram& impostor) {
   const Cumulative g(genuine), i(impostor);
@@ -112,7 +108,7 @@ struct Rates {
 /// draw of fingers costs a few histogram additions.
 class FingerTable {
  public:
-  FingerTable(const std::vector<PairScore>& pairs, int max_score) : max_score_(max_score) {
+  FingerTable(const std::vector<NamedScore>& pairs, int max_score) : max_score_(max_score) {
     for (const auto& pair : pairs) {
       index_.emplace(pair.reference_finger, 0);
       index_.emplace(pair.probe_finger, 0);
@@ -180,7 +176,7 @@ Interval central(std::vector<double>& values, double coverage) {
 
 }  // namespace
 
-ErrorRateIntervals intervals_over_fingers(const std::vector<PairScore>& pairs, int max_score, int resamples,
+ErrorRateIntervals intervals_over_fingers(const std::vector<NamedScore>& pairs, int max_score, int resamples,
                                           std::uint32_t seed, double coverage) {
   ErrorRateIntervals result;
   const FingerTable table(pairs, max_score);
@@ -277,7 +273,8 @@ Result<DifferenceIntervals> paired_intervals_over_fingers(const std::vector<Name
                                                           int resamples, std::uint32_t seed, double coverage) {
   std::map<PairKey, int> baseline_scores;
   for (const auto& s : baseline) baseline_scores[key_of(s)] = s.score;
-  std::vector<PairScore> before, after;
+  // The candidate's pairs with the baseline's scores.
+  std::vector<NamedScore> before;
   for (const auto& s : candidate) {
     const auto found = baseline_scores.find(key_of(s));
     if (found == baseline_scores.end()) {
@@ -285,15 +282,15 @@ Result<DifferenceIntervals> paired_intervals_over_fingers(const std::vector<Name
                                                           s.reference_finger, s.reference_impression, s.probe_finger,
                                                           s.probe_impression));
     }
-    before.push_back({s.reference_finger, s.probe_finger, found->second});
-    after.push_back({s.reference_finger, s.probe_finger, s.score});
+    before.push_back(s);
+    before.back().score = found->second;
   }
   if (before.size() != baseline_scores.size()) {
     return make_error(ErrorCategory::usage, fmt::format("the baseline has {} comparisons, this run {}: not a run over the same images",
                                                         baseline_scores.size(), before.size()));
   }
   DifferenceIntervals result;
-  const FingerTable old_table(before, max_score), new_table(after, max_score);
+  const FingerTable old_table(before, max_score), new_table(candidate, max_score);
   if (new_table.fingers() < 2 || resamples < 1) return result;
   FingerDraws draws(new_table.fingers(), seed);
   std::vector<double> eers, fnmrs;

@@ -43,10 +43,13 @@ int threshold_for_fmr(const ScoreHistogram& impostor, double target_fmr);
 /// FNMR at `threshold_for_fmr(impostor, target_fmr)`.
 double fnmr_at_fmr(const ScoreHistogram& genuine, const ScoreHistogram& impostor, double target_fmr);
 
-/// One comparison of the benchmark: which two fingers (equal for a genuine pair) and its score.
-struct PairScore {
+/// One comparison of the benchmark, its images named as FVC names them (finger `101`, impression
+/// `3`); a genuine pair when the fingers are equal.
+struct NamedScore {
   int reference_finger = 0;
+  int reference_impression = 0;
   int probe_finger = 0;
+  int probe_impression = 0;
   int score = 0;
 };
 
@@ -65,17 +68,8 @@ struct ErrorRateIntervals {
 /// `resamples` sets of fingers drawn with replacement (the "subsets bootstrap"): each draw brings
 /// its finger's genuine pairs, and its impostor pairs with every other finger drawn. Deterministic
 /// for a given `seed`.
-ErrorRateIntervals intervals_over_fingers(const std::vector<PairScore>& pairs, int max_score, int resamples,
+ErrorRateIntervals intervals_over_fingers(const std::vector<NamedScore>& pairs, int max_score, int resamples,
                                           std::uint32_t seed, double coverage);
-
-/// One comparison with the images named as FVC names them (finger `101`, impression `3`).
-struct NamedScore {
-  int reference_finger = 0;
-  int reference_impression = 0;
-  int probe_finger = 0;
-  int probe_impression = 0;
-  int score = 0;
-};
 
 /// A run's scores as text, one comparison per line: `101_1 101_2 173`.
 std::string format_score_list(const std::vector<NamedScore>& scores);

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <iostream>
@@ -165,14 +166,12 @@ int main(int argc, char** argv) {
     std::size_t reference, probe;
   };
   std::vector<Scored> genuine_pairs, impostor_pairs;
-  std::vector<bench::PairScore> finger_pairs;
   for (std::size_t i = 0; i < samples.size(); ++i) {
     for (std::size_t j = i + 1; j < samples.size(); ++j) {
       const int value = score(samples[i], samples[j]);
       const bool same_finger = samples[i].finger == samples[j].finger;
       (same_finger ? genuine : impostor).push_back(value);
       (same_finger ? genuine_pairs : impostor_pairs).push_back({value, i, j});
-      finger_pairs.push_back({samples[i].finger, samples[j].finger, value});
     }
   }
   if (list_worst > 0) {
@@ -202,10 +201,11 @@ int main(int argc, char** argv) {
     }
   }
   if (!scores_out.empty()) {
-    // A baseline is worth keeping: never written over.
-    std::ofstream out;
-    if (!std::filesystem::exists(scores_out)) out.open(scores_out, std::ios::binary);
-    if (!out || !(out << bench::format_score_list(named)) || !out.flush()) {
+    // A baseline is worth keeping: never written over ("x": the file is created or nothing is).
+    const std::string text = bench::format_score_list(named);
+    std::FILE* out = std::fopen(scores_out.c_str(), "wx");
+    const bool written = out != nullptr && std::fwrite(text.data(), 1, text.size(), out) == text.size();
+    if (out == nullptr || std::fclose(out) != 0 || !written) {
       std::cerr << "bench-fingerprint: cannot write " << scores_out << " (it must not exist yet)\n";
       return 1;
     }
@@ -226,22 +226,19 @@ int main(int argc, char** argv) {
     }
     difference = *paired;
   }
-  const auto histogram = [](const std::vector<int>& scores) { return bench::ScoreHistogram(kScoreMax, scores); };
-  const auto fnmr_at_fmr = [&](const std::vector<int>& genuine_scores, const std::vector<int>& impostor_scores, double fmr) {
-    return bench::fnmr_at_fmr(histogram(genuine_scores), histogram(impostor_scores), fmr);
-  };
-  const double eer = bench::equal_error_rate(histogram(genuine), histogram(impostor));
-  const double fnmr1 = fnmr_at_fmr(genuine, impostor, 0.01);
-  const double fnmr01 = fnmr_at_fmr(genuine, impostor, 0.001);
-  const int threshold01 = bench::threshold_for_fmr(histogram(impostor), 0.001);
-  const double fnmr0 = fnmr_at_fmr(genuine, impostor, 0.0);
-  const int threshold0 = bench::threshold_for_fmr(histogram(impostor), 0.0);
+  const bench::ScoreHistogram genuine_scores(kScoreMax, genuine), impostor_scores(kScoreMax, impostor);
+  const double eer = bench::equal_error_rate(genuine_scores, impostor_scores);
+  const double fnmr1 = bench::fnmr_at_fmr(genuine_scores, impostor_scores, 0.01);
+  const double fnmr01 = bench::fnmr_at_fmr(genuine_scores, impostor_scores, 0.001);
+  const int threshold01 = bench::threshold_for_fmr(impostor_scores, 0.001);
+  const double fnmr0 = bench::fnmr_at_fmr(genuine_scores, impostor_scores, 0.0);
+  const int threshold0 = bench::threshold_for_fmr(impostor_scores, 0.0);
   // Ten fingers are few: how far the figures move when other fingers of the same kind are drawn.
   constexpr int kResamples = 2000;
   constexpr double kCoverage = 0.9;
-  const auto intervals = bench::intervals_over_fingers(finger_pairs, kScoreMax, kResamples, 2026, kCoverage);
-  const double product_fmr = histogram(impostor).share_at_or_above(finger::kMatchThreshold);
-  const double product_fnmr = histogram(genuine).share_below(finger::kMatchThreshold);
+  const auto intervals = bench::intervals_over_fingers(named, kScoreMax, kResamples, 2026, kCoverage);
+  const double product_fmr = impostor_scores.share_at_or_above(finger::kMatchThreshold);
+  const double product_fnmr = genuine_scores.share_below(finger::kMatchThreshold);
   std::optional<bench::PeerRates> peer;
   if (!skip_peer) {
     std::vector<bench::PeerImage> peer_images;
@@ -260,7 +257,7 @@ int main(int argc, char** argv) {
     peer = *rates;
   }
   // Our FNMR at the FMR libfprint runs at: the like-for-like comparison of the two matchers.
-  const double fnmr_at_peer_fmr = peer ? fnmr_at_fmr(genuine, impostor, peer->fmr) : 0;
+  const double fnmr_at_peer_fmr = peer ? bench::fnmr_at_fmr(genuine_scores, impostor_scores, peer->fmr) : 0;
   // And ours on exactly libfprint's attempts: each finger's first impression as the reference,
   // every other image as a probe.
   std::vector<int> attempt_genuine, attempt_impostor;
@@ -278,10 +275,12 @@ int main(int argc, char** argv) {
       }
     }
   }
-  const double attempt_fmr = histogram(attempt_impostor).share_at_or_above(finger::kMatchThreshold);
-  const double attempt_fnmr = histogram(attempt_genuine).share_below(finger::kMatchThreshold);
-  const double attempt_fnmr_at_peer_fmr =
-      peer && !attempt_genuine.empty() && !attempt_impostor.empty() ? fnmr_at_fmr(attempt_genuine, attempt_impostor, peer->fmr) : 0;
+  const bench::ScoreHistogram attempt_genuine_scores(kScoreMax, attempt_genuine), attempt_impostor_scores(kScoreMax, attempt_impostor);
+  const double attempt_fmr = attempt_impostor_scores.share_at_or_above(finger::kMatchThreshold);
+  const double attempt_fnmr = attempt_genuine_scores.share_below(finger::kMatchThreshold);
+  const double attempt_fnmr_at_peer_fmr = peer && !attempt_genuine.empty() && !attempt_impostor.empty()
+                                              ? bench::fnmr_at_fmr(attempt_genuine_scores, attempt_impostor_scores, peer->fmr)
+                                              : 0;
   if (json) {
     nlohmann::json line{{"eer", eer},
                                 {"fnmr_at_fmr_1pct", fnmr1},

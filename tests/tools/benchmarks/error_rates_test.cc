@@ -73,18 +73,18 @@ TEST(ErrorRates, WeightsCountAsRepeatedComparisons) {
   for (int t : {0, 100, 150, 200, 250, 300, 301}) EXPECT_EQ(twice.share_at_or_above(t), repeated.share_at_or_above(t)) << t;
 }
 
-// Ten fingers, eight impressions: genuine pairs score about 300, impostors about 150; finger 3's
-// genuine pairs score like impostors (a wet finger).
-std::vector<PairScore> ten_fingers(bool one_bad_finger, std::uint32_t seed) {
+// Ten fingers (101-110), eight impressions: genuine pairs score about 300, impostors about 150;
+// finger 104's genuine pairs score like impostors (a wet finger).
+std::vector<NamedScore> ten_fingers(bool one_bad_finger, std::uint32_t seed) {
   std::mt19937 random(seed);
   std::normal_distribution<double> genuine(300, 30), impostor(150, 30);
-  std::vector<PairScore> pairs;
+  std::vector<NamedScore> pairs;
   for (int a = 0; a < 80; ++a) {
     for (int b = a + 1; b < 80; ++b) {
-      const int finger_a = a / 8, finger_b = b / 8;
-      const bool bad = one_bad_finger && finger_a == 3;
+      const int finger_a = 101 + a / 8, finger_b = 101 + b / 8;
+      const bool bad = one_bad_finger && finger_a == 104;
       const double value = finger_a == finger_b ? (bad ? impostor(random) : genuine(random)) : impostor(random);
-      pairs.push_back({finger_a, finger_b, std::clamp(static_cast<int>(value), 0, kMax)});
+      pairs.push_back({finger_a, 1 + a % 8, finger_b, 1 + b % 8, std::clamp(static_cast<int>(value), 0, kMax)});
     }
   }
   return pairs;
@@ -99,7 +99,7 @@ TEST(ErrorRates, IntervalsOverFingersAreWideWhenOneFingerFails) {
   EXPECT_EQ(intervals.resamples, 1000);
   EXPECT_LE(intervals.eer.low, eer);
   EXPECT_GE(intervals.eer.high, eer);
-  // Draws without finger 3 (about a third of them) have nearly no errors; draws with it twice
+  // Draws without finger 104 (about a third of them) have nearly no errors; draws with it twice
   // have twice its share.
   EXPECT_LT(intervals.eer.low, 0.02);
   EXPECT_GT(intervals.eer.high, 0.08);
@@ -157,18 +157,8 @@ TEST(ScoreList, RefusesAnythingElseNamingTheLine) {
   }
 }
 
-std::vector<NamedScore> named(const std::vector<PairScore>& pairs) {
-  // ten_fingers() lists pairs of images a < b, eight impressions per finger, in order.
-  std::vector<NamedScore> result;
-  std::size_t k = 0;
-  for (int a = 0; a < 80; ++a) {
-    for (int b = a + 1; b < 80; ++b, ++k) result.push_back({101 + a / 8, 1 + a % 8, 101 + b / 8, 1 + b % 8, pairs[k].score});
-  }
-  return result;
-}
-
 TEST(PairedIntervals, TheSameRunDiffersByNothing) {
-  const auto run = named(ten_fingers(true, 3));
+  const auto run = ten_fingers(true, 3);
   const auto paired = paired_intervals_over_fingers(run, run, kMax, 500, 1, 0.9);
   ASSERT_TRUE(paired) << paired.error().describe();
   EXPECT_EQ(paired->resamples, 500);
@@ -178,12 +168,11 @@ TEST(PairedIntervals, TheSameRunDiffersByNothing) {
 }
 
 TEST(PairedIntervals, AFixedBadFingerIsSeenAsABetterRunEvenWhereFingersVaryMore) {
-  // The candidate repairs finger 3 (its genuine pairs score like the other fingers'); every
+  // The candidate repairs finger 104 (its genuine pairs score like the other fingers'); every
   // other score is the same. Each run alone spreads widely over the draws, their difference
   // is never in the candidate's disfavour.
-  const auto baseline = named(ten_fingers(true, 4));
-  const auto repaired_scores = ten_fingers(false, 4);
-  auto candidate = named(repaired_scores);
+  const auto baseline = ten_fingers(true, 4);
+  auto candidate = ten_fingers(false, 4);
   for (std::size_t k = 0; k < candidate.size(); ++k) {
     if (candidate[k].reference_finger != 104 || candidate[k].probe_finger != 104) candidate[k].score = baseline[k].score;
   }
@@ -196,7 +185,7 @@ TEST(PairedIntervals, AFixedBadFingerIsSeenAsABetterRunEvenWhereFingersVaryMore)
 }
 
 TEST(PairedIntervals, RunsOverOtherImagesAreRefused) {
-  const auto run = named(ten_fingers(false, 5));
+  const auto run = ten_fingers(false, 5);
   auto fewer = run;
   fewer.pop_back();
   const auto missing = paired_intervals_over_fingers(run, fewer, kMax, 10, 1, 0.9);
