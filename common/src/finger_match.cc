@@ -297,7 +297,7 @@ constexpr float kPairTolerance = 4.0f;        // 0.4 mm at the anchor...
 constexpr float kStretch = 0.04f;             // ...plus 4 % of the distance from it (elastic skin)
 constexpr float kPairAngleTolerance = kPi / 6;
 constexpr float kOverlapReach = 25.0f;        // a minutia within 2.5 mm of the other's lies in its area
-constexpr float kLeastShown = 16.0f;          // small overlaps are not allowed to look perfect
+constexpr float kLeastShown = 24.0f;          // small overlaps are not allowed to look perfect
 constexpr double kGlobalWeight = 0.3;         // share of the consolidated score in the final one
 // Pressure and moisture turn endings into forks and back, so a pair of different types still
 // counts, but less: chance pairs between two fingers agree on type only half the time.

@@ -2,6 +2,7 @@
 // path (image -> our extractor -> compact-card template -> the card's comparison).
 #include "finger/minutiae_extractor.hpp"
 #include "error_rates.hpp"
+#include "extraction_invariance.hpp"
 #include "libfprint_peer.hpp"
 
 #include "sdbox/common/finger_match.hpp"
@@ -95,6 +96,9 @@ int main(int argc, char** argv) {
   app.add_option("--along-ridge-sigma", extractor.along_ridge_sigma, "extractor tuning: smoothing along ridges");
   app.add_option("--min-coherence", extractor.min_coherence, "extractor tuning: least ridge-flow coherence");
   app.add_option("--border-margin-mm", extractor.border_margin_mm, "extractor tuning: minutiae kept this far inside");
+  bool invariance = false;
+  app.add_flag("--invariance", invariance,
+               "also extract each image mirrored and turned a quarter: the share of minutiae found again (tuning)");
   CLI11_PARSE(app, argc, argv);
   log::init("bench-fingerprint", "warn");
 
@@ -119,6 +123,7 @@ int main(int argc, char** argv) {
   std::vector<double> extract_ms, match_ms;
   std::size_t refused = 0;
   const finger::CardTemplateRules rules;
+  bench::Agreement mirror_agreement, turn_agreement;
   for (const auto& path : paths) {
     std::smatch parts;
     const std::string file = path.filename().string();
@@ -152,6 +157,15 @@ int main(int argc, char** argv) {
     extract_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     if (!compact) ++refused;
     samples.push_back({std::stoi(parts[1]), std::stoi(parts[2]), std::move(compact)});
+    // After the timing: the turned images are extra work the product never does.
+    if (invariance && extraction) {
+      for (const auto turn : {bench::LosslessTurn::mirror, bench::LosslessTurn::quarter_turn}) {
+        const auto other = firmware::extract_minutiae(bench::turned(*image, turn), extractor);
+        if (!other) continue;
+        (turn == bench::LosslessTurn::mirror ? mirror_agreement : turn_agreement) +=
+            bench::agreement(extraction->minutiae, bench::carried_back(other->minutiae, *image, turn));
+      }
+    }
   }
   auto score = [&](const Sample& reference, const Sample& probe) {
     if (!reference.card_template || !probe.card_template) return 0;  // a refused capture never matches
@@ -310,6 +324,9 @@ int main(int argc, char** argv) {
                                             {"fnmr", attempt_fnmr},
                                             {"fnmr_at_libfprint_fmr", attempt_fnmr_at_peer_fmr}};
     }
+    if (invariance) {
+      line["invariance"] = {{"mirror_shared", mirror_agreement.share()}, {"quarter_turn_shared", turn_agreement.share()}};
+    }
     if (difference) {
       line["against"] = {{"eer_difference_interval_90pct", {difference->eer.low, difference->eer.high}},
                          {"fnmr_at_fmr_0_1pct_difference_interval_90pct",
@@ -336,6 +353,11 @@ int main(int argc, char** argv) {
                100 * product_fnmr);
     fmt::print("  score threshold needed for FMR 0.1 %: {}\n", threshold01);
     fmt::print("  at FMR 0 (score threshold {}): FNMR {:.2f} %\n", threshold0, 100 * fnmr0);
+    if (invariance) {
+      fmt::print("  minutiae found again: mirrored {:.2f} % ({} and {}), turned a quarter {:.2f} % ({} and {})\n",
+                 100 * mirror_agreement.share(), mirror_agreement.first, mirror_agreement.second,
+                 100 * turn_agreement.share(), turn_agreement.first, turn_agreement.second);
+    }
     fmt::print("  extraction median {:.1f} ms   comparison median {:.3f} ms\n", median(extract_ms), median(match_ms));
     if (peer) {
       fmt::print("libfprint (bozorth3, fixed threshold): FMR {:.2f} %  FNMR {:.2f} %  ({} genuine, {} impostor attempts, "

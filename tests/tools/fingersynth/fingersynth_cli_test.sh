@@ -68,6 +68,12 @@ case "${1:?which case}" in
     grep -q '"fnmr_at_fmr_0_1pct_interval_90pct":\[' <<<"$line" || fail "no fnmr_at_fmr_0_1pct_interval_90pct in $line"
     genuine=$(number genuine_attempts)
     [[ "$genuine" -eq 8 ]] || fail "libfprint made $genuine genuine attempts, expected 8: $line"
+    # The extractor's repeatability on each image mirrored and turned: shares in 0..1, most found again.
+    turned=$("$bench" --json --skip-libfprint --invariance --dpi 500 "$work/set")
+    for key in mirror_shared quarter_turn_shared; do
+      share=$(sed -E "s/.*\"$key\":([0-9.eE+-]+).*/\1/" <<<"$turned")
+      awk -v share="$share" 'BEGIN { exit !(share > 0.7 && share <= 1) }' || fail "$key $share in $turned"
+    done
     ;;
   *) fail "unknown case $1" ;;
 esac
