@@ -33,7 +33,9 @@ struct BinaryImage {
 inline constexpr std::array<std::pair<int, int>, 8> kNeighbourRing{
     {{0, -1}, {1, -1}, {1, 0}, {1, 1}, {0, 1}, {-1, 1}, {-1, 0}, {-1, -1}}};
 
-/// Zhang-Suen thinning: every ridge becomes a one-pixel-wide, 8-connected line.
+/// Guo-Hall thinning (A1, 1989): every ridge becomes a one-pixel-wide, 8-connected line with no
+/// pixel it could do without (Zhang-Suen, used before, left staircase corners on slanted ridges,
+/// so the skeleton, and the walks along it, changed as the capture turned).
 void thin_ridges(BinaryImage& ridges);
 
 /// Crossing number of a skeleton pixel: 1 = ridge ending, 2 = on a ridge, 3+ = bifurcation.
