@@ -1,6 +1,7 @@
 // sdbox-bench-fingerprint: the FVC protocol on a folder of FFF_I images through the product
 // path (image -> our extractor -> compact-card template -> the card's comparison).
 #include "finger/minutiae_extractor.hpp"
+#include "capture_variation.hpp"
 #include "error_rates.hpp"
 #include "extraction_invariance.hpp"
 #include "libfprint_peer.hpp"
@@ -99,6 +100,14 @@ int main(int argc, char** argv) {
   bool invariance = false;
   app.add_flag("--invariance", invariance,
                "also extract each image mirrored and turned a quarter: the share of minutiae found again (tuning)");
+  bench::CaptureVariation variation;
+  app.add_option("--rescale", variation.rescale, "resample every image by this factor first (another sensor's resolution)")
+      ->check(CLI::Range(0.5, 2.0));
+  app.add_option("--blur", variation.blur_px, "blur every image (Gaussian sigma, pixels): softer optics")->check(CLI::Range(0.0, 3.0));
+  app.add_option("--sharpen", variation.sharpen, "sharpen every image (unsharp mask amount, radius 2 px)")
+      ->check(CLI::Range(0.0, 3.0));
+  app.add_flag("--mirror", variation.mirror, "mirror every image left to right");
+  app.add_flag("--quarter-turn", variation.quarter_turn, "turn every image a quarter clockwise");
   CLI11_PARSE(app, argc, argv);
   log::init("bench-fingerprint", "warn");
 
@@ -134,6 +143,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     image->dpi = dpi;
+    if (variation.any()) *image = bench::varied(*image, variation);
     images.push_back(*image);
     const auto start = Clock::now();
     firmware::ExtractionTrace trace;
@@ -308,6 +318,7 @@ int main(int argc, char** argv) {
                                 {"fnmr_at_fmr_0", fnmr0},
                                 {"threshold_for_fmr_0", threshold0},
                                 {"images", samples.size()},
+                                {"capture", variation.describe()},
                                 {"refused_images", refused},
                                 {"genuine_pairs", genuine.size()},
                                 {"impostor_pairs", impostor.size()}};
@@ -336,8 +347,8 @@ int main(int argc, char** argv) {
     }
     std::cout << line.dump() << "\n";
   } else {
-    fmt::print("{}: {} images at {} dpi, {} genuine and {} impostor comparisons, {} images refused\n", folder,
-               samples.size(), dpi, genuine.size(), impostor.size(), refused);
+    fmt::print("{}: {} images at {} dpi ({}), {} genuine and {} impostor comparisons, {} images refused\n", folder,
+               samples.size(), dpi * variation.rescale, variation.describe(), genuine.size(), impostor.size(), refused);
     fmt::print("  EER {:.2f} %   FNMR at FMR 1 % {:.2f} %   at FMR 0.1 % {:.2f} %\n", 100 * eer, 100 * fnmr1, 100 * fnmr01);
     fmt::print("  {:.0f} % intervals over the fingers ({} resamples): EER {:.2f}-{:.2f} %   FNMR at FMR 0.1 % {:.2f}-{:.2f} %\n",
                100 * kCoverage, intervals.resamples, 100 * intervals.eer.low, 100 * intervals.eer.high,

@@ -12,5 +12,7 @@ for step in "session ready" "first frame" "screenshot" "card removed" "session k
   grep -q "^\[ *[0-9.]* s\] $step" <<<"$output" || fail "no timed \"$step\" step"
 done
 grep -q 'the box shows the xrdp session' <<<"$output" || fail "the box did not show the xrdp session"
-! getent passwd | grep -q '^sdboxdemo' || fail "the throw-away user was left behind"
+user=$(grep -o 'for local user sdboxdemo[0-9]*' <<<"$output" | awk '{print $4}')
+[[ -n "$user" ]] || fail "the demo named no throw-away user"
+! getent passwd "$user" >/dev/null || fail "the throw-away user $user was left behind"
 echo PASS
