@@ -13,7 +13,9 @@ namespace {
 /// A ridge `width` pixels wide from (x0, y0) to (x1, y1), drawn as overlapping discs.
 void draw_ridge(BinaryImage& image, double x0, double y0, double x1, double y1, double width) {
   const double length = std::hypot(x1 - x0, y1 - y0);
-  for (double t = 0; t <= length; t += 0.25) {
+  const int steps = static_cast<int>(length * 4);
+  for (int step = 0; step <= steps; ++step) {
+    const double t = step * 0.25;
     const double cx = x0 + (x1 - x0) * t / length, cy = y0 + (y1 - y0) * t / length;
     for (int y = static_cast<int>(cy - width); y <= static_cast<int>(cy + width); ++y) {
       for (int x = static_cast<int>(cx - width); x <= static_cast<int>(cx + width); ++x) {

@@ -43,21 +43,24 @@ Plane gaussian_blur(const Plane& in, int width, int height, double sigma) {
   const int radius = std::max(1, static_cast<int>(std::ceil(3 * sigma)));
   std::vector<double> kernel(static_cast<std::size_t>(2 * radius + 1));
   double total = 0;
-  for (int i = -radius; i <= radius; ++i) total += kernel[static_cast<std::size_t>(i + radius)] = std::exp(-0.5 * i * i / (sigma * sigma));
+  for (std::size_t k = 0; k < kernel.size(); ++k) {
+    const double offset = static_cast<double>(k) - radius;
+    total += kernel[k] = std::exp(-0.5 * offset * offset / (sigma * sigma));
+  }
   for (auto& k : kernel) k /= total;
   Plane rows(in.size()), out(in.size());
   auto index = [&](int x, int y) { return static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x); };
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       double sum = 0;
-      for (int i = -radius; i <= radius; ++i) sum += kernel[static_cast<std::size_t>(i + radius)] * in[index(std::clamp(x + i, 0, width - 1), y)];
+      for (std::size_t k = 0; k < kernel.size(); ++k) sum += kernel[k] * in[index(std::clamp(x + static_cast<int>(k) - radius, 0, width - 1), y)];
       rows[index(x, y)] = static_cast<float>(sum);
     }
   }
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       double sum = 0;
-      for (int i = -radius; i <= radius; ++i) sum += kernel[static_cast<std::size_t>(i + radius)] * rows[index(x, std::clamp(y + i, 0, height - 1))];
+      for (std::size_t k = 0; k < kernel.size(); ++k) sum += kernel[k] * rows[index(x, std::clamp(y + static_cast<int>(k) - radius, 0, height - 1))];
       out[index(x, y)] = static_cast<float>(sum);
     }
   }
