@@ -184,17 +184,17 @@ int main(int argc, char** argv) {
     match_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     return result.score;
   };
-  std::vector<int> genuine, impostor;
   struct Scored {
     int score;
     std::size_t reference, probe;
   };
   std::vector<Scored> genuine_pairs, impostor_pairs;
+  bench::ScoreHistogram genuine_scores(kScoreMax), impostor_scores(kScoreMax);
   for (std::size_t i = 0; i < samples.size(); ++i) {
     for (std::size_t j = i + 1; j < samples.size(); ++j) {
       const int value = score(samples[i], samples[j]);
       const bool same_finger = samples[i].finger == samples[j].finger;
-      (same_finger ? genuine : impostor).push_back(value);
+      (same_finger ? genuine_scores : impostor_scores).add(value);
       (same_finger ? genuine_pairs : impostor_pairs).push_back({value, i, j});
     }
   }
@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
     list(genuine_pairs, true, "genuine");
     list(impostor_pairs, false, "impostor");
   }
-  if (genuine.empty() || impostor.empty()) {
+  if (genuine_pairs.empty() || impostor_pairs.empty()) {
     std::cerr << "bench-fingerprint: need at least two fingers with two impressions each\n";
     return 1;
   }
@@ -250,7 +250,6 @@ int main(int argc, char** argv) {
     }
     difference = *paired;
   }
-  const bench::ScoreHistogram genuine_scores(kScoreMax, genuine), impostor_scores(kScoreMax, impostor);
   const double eer = bench::equal_error_rate(genuine_scores, impostor_scores);
   const double fnmr1 = bench::fnmr_at_fmr(genuine_scores, impostor_scores, 0.01);
   const double fnmr01 = bench::fnmr_at_fmr(genuine_scores, impostor_scores, 0.001);
@@ -320,8 +319,8 @@ int main(int argc, char** argv) {
                                 {"images", samples.size()},
                                 {"capture", variation.describe()},
                                 {"refused_images", refused},
-                                {"genuine_pairs", genuine.size()},
-                                {"impostor_pairs", impostor.size()}};
+                                {"genuine_pairs", genuine_pairs.size()},
+                                {"impostor_pairs", impostor_pairs.size()}};
     if (peer) {
       line["libfprint"] = {{"fmr", peer->fmr},
                            {"fnmr", peer->fnmr},
@@ -348,7 +347,7 @@ int main(int argc, char** argv) {
     std::cout << line.dump() << "\n";
   } else {
     fmt::print("{}: {} images at {} dpi ({}), {} genuine and {} impostor comparisons, {} images refused\n", folder,
-               samples.size(), dpi * variation.rescale, variation.describe(), genuine.size(), impostor.size(), refused);
+               samples.size(), dpi * variation.rescale, variation.describe(), genuine_pairs.size(), impostor_pairs.size(), refused);
     fmt::print("  EER {:.2f} %   FNMR at FMR 1 % {:.2f} %   at FMR 0.1 % {:.2f} %\n", 100 * eer, 100 * fnmr1, 100 * fnmr01);
     fmt::print("  {:.0f} % intervals over the fingers ({} resamples): EER {:.2f}-{:.2f} %   FNMR at FMR 0.1 % {:.2f}-{:.2f} %\n",
                100 * kCoverage, intervals.resamples, 100 * intervals.eer.low, 100 * intervals.eer.high,
