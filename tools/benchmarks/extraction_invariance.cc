@@ -46,11 +46,11 @@ std::vector<finger::Minutia> carried_back(const std::vector<finger::Minutia>& mi
 }
 
 Agreement agreement(const std::vector<finger::Minutia>& first, const std::vector<finger::Minutia>& second,
-                    double within_mm, double within_rad) {
+                    double within_mm, double within_rad, Types types) {
   std::vector<std::tuple<double, std::size_t, std::size_t>> close;
   for (std::size_t i = 0; i < first.size(); ++i) {
     for (std::size_t j = 0; j < second.size(); ++j) {
-      if (first[i].type != second[j].type) continue;
+      if (types == Types::must_match && first[i].type != second[j].type) continue;
       const double distance = std::hypot(first[i].x_mm - second[j].x_mm, first[i].y_mm - second[j].y_mm);
       const double turn = std::abs(std::remainder(first[i].angle_rad - second[j].angle_rad, 2 * std::numbers::pi));
       if (distance <= within_mm && turn <= within_rad) close.emplace_back(distance, i, j);
@@ -65,6 +65,12 @@ Agreement agreement(const std::vector<finger::Minutia>& first, const std::vector
     ++result.shared;
   }
   return result;
+}
+
+AgreementLadder agreement_ladder(const std::vector<finger::Minutia>& first, const std::vector<finger::Minutia>& second) {
+  constexpr double kAnyDirection = std::numbers::pi;
+  return {agreement(first, second), agreement(first, second, 0.15, 0.3927, Types::ignored),
+          agreement(first, second, 0.15, kAnyDirection, Types::ignored), agreement(first, second, 0.5, kAnyDirection, Types::ignored)};
 }
 
 }  // namespace sdbox::bench

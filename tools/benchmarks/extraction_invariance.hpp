@@ -37,8 +37,25 @@ struct Agreement {
   }
 };
 
+enum class Types { must_match, ignored };
+
 /// Pairs two sets of minutiae of one image, closest first.
 Agreement agreement(const std::vector<finger::Minutia>& first, const std::vector<finger::Minutia>& second,
-                    double within_mm = 0.15, double within_rad = 0.3927);
+                    double within_mm = 0.15, double within_rad = 0.3927, Types types = Types::must_match);
+
+/// Where the minutiae not found again went: each rung pairs more loosely than the one below it,
+/// so what a rung adds is how many differ only in that respect.
+struct AgreementLadder {
+  Agreement exact;          ///< same type, within 0.15 mm and 22.5 degrees
+  Agreement any_type;       ///< the type ignored
+  Agreement any_direction;  ///< the type and the direction ignored
+  Agreement nearby;         ///< the type and the direction ignored, within 0.5 mm
+  AgreementLadder& operator+=(const AgreementLadder& other) {
+    exact += other.exact, any_type += other.any_type, any_direction += other.any_direction, nearby += other.nearby;
+    return *this;
+  }
+};
+
+AgreementLadder agreement_ladder(const std::vector<finger::Minutia>& first, const std::vector<finger::Minutia>& second);
 
 }  // namespace sdbox::bench

@@ -80,6 +80,29 @@ TEST(ExtractionInvariance, PairsOneToOneOfTheSameTypeWithinReach) {
   EXPECT_EQ(two_for_one.shared, 1U);
 }
 
+TEST(ExtractionInvariance, TheLadderSaysWhatDiffersAboutTheMinutiaeNotFoundAgain) {
+  const std::vector<Minutia> first{{1.0, 1.0, 0.5, MinutiaType::ending, 1},
+                                   {3.0, 1.0, 0.5, MinutiaType::ending, 1},
+                                   {5.0, 1.0, 0.5, MinutiaType::ending, 1},
+                                   {7.0, 1.0, 0.5, MinutiaType::ending, 1},
+                                   {9.0, 1.0, 0.5, MinutiaType::ending, 1}};
+  const std::vector<Minutia> second{{1.05, 1.0, 0.6, MinutiaType::ending, 1},        // found again
+                                    {3.0, 1.05, 0.5, MinutiaType::bifurcation, 1},   // another type
+                                    {5.0, 1.0, 0.5 + 3.0, MinutiaType::ending, 1},   // pointing elsewhere
+                                    {7.3, 1.0, 0.5, MinutiaType::bifurcation, 1}};   // 0.3 mm off; the fifth is gone
+  const AgreementLadder ladder = agreement_ladder(first, second);
+  EXPECT_EQ(ladder.exact.shared, 1U);
+  EXPECT_EQ(ladder.any_type.shared, 2U);
+  EXPECT_EQ(ladder.any_direction.shared, 3U);
+  EXPECT_EQ(ladder.nearby.shared, 4U);
+  EXPECT_EQ(ladder.nearby.first, 5U);
+  EXPECT_EQ(ladder.nearby.second, 4U);
+  AgreementLadder twice = ladder;
+  twice += ladder;
+  EXPECT_EQ(twice.any_direction.shared, 6U);
+  EXPECT_DOUBLE_EQ(twice.nearby.share(), ladder.nearby.share());
+}
+
 TEST(ExtractionInvariance, ACaptureMirroredOrTurnedGivesTheSameMinutiaePointingTheSameWay) {
   // Synthetic impressions of several fingers: what the extractor finds on the mirrored and the
   // turned capture, carried back, against what it finds on the capture itself.

@@ -73,6 +73,11 @@ case "${1:?which case}" in
     for key in mirror_shared quarter_turn_shared; do
       share=$(sed -E "s/.*\"$key\":([0-9.eE+-]+).*/\1/" <<<"$turned")
       awk -v share="$share" 'BEGIN { exit !(share > 0.7 && share <= 1) }' || fail "$key $share in $turned"
+      # Paired more loosely (type, then direction ignored, then within 0.5 mm), more are found.
+      looser=$(sed -E "s/.*\"${key%_shared}_looser\":\{\"any_direction\":([0-9.eE+-]+),\"any_type\":([0-9.eE+-]+),\"within_0_5mm\":([0-9.eE+-]+)\}.*/\2 \1 \3/" <<<"$turned")
+      awk -v exact="$share" -v rungs="$looser" 'BEGIN { n = split(rungs, v, " ");
+        exit !(n == 3 && v[1] >= exact && v[2] >= exact && v[3] >= v[2] && v[3] <= 1) }' ||
+        fail "${key%_shared}_looser not climbing from $share: '$looser' in $turned"
     done
     ;;
   *) fail "unknown case $1" ;;
