@@ -69,8 +69,9 @@ Agreement agreement(const std::vector<finger::Minutia>& first, const std::vector
 
 AgreementLadder agreement_ladder(const std::vector<finger::Minutia>& first, const std::vector<finger::Minutia>& second) {
   constexpr double kAnyDirection = std::numbers::pi;
-  return {agreement(first, second), agreement(first, second, 0.15, 0.3927, Types::ignored),
-          agreement(first, second, 0.15, kAnyDirection, Types::ignored), agreement(first, second, 0.5, kAnyDirection, Types::ignored)};
+  return {agreement(first, second), agreement(first, second, kFoundAgainWithinMm, kFoundAgainWithinRad, Types::ignored),
+          agreement(first, second, kFoundAgainWithinMm, kAnyDirection, Types::ignored),
+          agreement(first, second, 0.5, kAnyDirection, Types::ignored)};
 }
 
 }  // namespace sdbox::bench

@@ -37,11 +37,16 @@ struct Agreement {
   }
 };
 
+/// Whether a pair must be of one type (ending or fork).
 enum class Types { must_match, ignored };
+
+constexpr double kFoundAgainWithinMm = 0.15;
+constexpr double kFoundAgainWithinRad = 0.3927;  // 22.5 degrees
 
 /// Pairs two sets of minutiae of one image, closest first.
 Agreement agreement(const std::vector<finger::Minutia>& first, const std::vector<finger::Minutia>& second,
-                    double within_mm = 0.15, double within_rad = 0.3927, Types types = Types::must_match);
+                    double within_mm = kFoundAgainWithinMm, double within_rad = kFoundAgainWithinRad,
+                    Types types = Types::must_match);
 
 /// Where the minutiae not found again went: each rung pairs more loosely than the one below it,
 /// so what a rung adds is how many differ only in that respect.
