@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   std::vector<double> extract_ms, match_ms;
   std::size_t refused = 0;
   const finger::CardTemplateRules rules;
-  bench::AgreementLadder mirror_agreement, turn_agreement;
+  bench::AgreementLadder mirror_ladder, turn_ladder;
   for (const auto& path : paths) {
     std::smatch parts;
     const std::string file = path.filename().string();
@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
       for (const auto turn : {bench::LosslessTurn::mirror, bench::LosslessTurn::quarter_turn}) {
         const auto other = firmware::extract_minutiae(bench::turned(*image, turn), extractor);
         if (!other) continue;
-        (turn == bench::LosslessTurn::mirror ? mirror_agreement : turn_agreement) +=
+        (turn == bench::LosslessTurn::mirror ? mirror_ladder : turn_ladder) +=
             bench::agreement_ladder(extraction->minutiae, bench::carried_back(other->minutiae, *image, turn));
       }
     }
@@ -340,10 +340,10 @@ int main(int argc, char** argv) {
                               {"any_direction", ladder.any_direction.share()},
                               {"within_0_5mm", ladder.nearby.share()}};
       };
-      line["invariance"] = {{"mirror_shared", mirror_agreement.exact.share()},
-                            {"quarter_turn_shared", turn_agreement.exact.share()},
-                            {"mirror_looser", looser(mirror_agreement)},
-                            {"quarter_turn_looser", looser(turn_agreement)}};
+      line["invariance"] = {{"mirror_shared", mirror_ladder.exact.share()},
+                            {"quarter_turn_shared", turn_ladder.exact.share()},
+                            {"mirror_looser", looser(mirror_ladder)},
+                            {"quarter_turn_looser", looser(turn_ladder)}};
     }
     if (difference) {
       line["against"] = {{"eer_difference_interval_90pct", {difference->eer.low, difference->eer.high}},
@@ -373,13 +373,13 @@ int main(int argc, char** argv) {
     fmt::print("  at FMR 0 (score threshold {}): FNMR {:.2f} %\n", threshold0, 100 * fnmr0);
     if (invariance) {
       fmt::print("  minutiae found again: mirrored {:.2f} % ({} and {}), turned a quarter {:.2f} % ({} and {})\n",
-                 100 * mirror_agreement.exact.share(), mirror_agreement.exact.first, mirror_agreement.exact.second,
-                 100 * turn_agreement.exact.share(), turn_agreement.exact.first, turn_agreement.exact.second);
+                 100 * mirror_ladder.exact.share(), mirror_ladder.exact.first, mirror_ladder.exact.second,
+                 100 * turn_ladder.exact.share(), turn_ladder.exact.first, turn_ladder.exact.second);
       fmt::print("    paired more loosely (mirrored / turned): type ignored {:.2f} / {:.2f} %, direction too {:.2f} / {:.2f} %, "
                  "and within 0.5 mm {:.2f} / {:.2f} %\n",
-                 100 * mirror_agreement.any_type.share(), 100 * turn_agreement.any_type.share(),
-                 100 * mirror_agreement.any_direction.share(), 100 * turn_agreement.any_direction.share(),
-                 100 * mirror_agreement.nearby.share(), 100 * turn_agreement.nearby.share());
+                 100 * mirror_ladder.any_type.share(), 100 * turn_ladder.any_type.share(),
+                 100 * mirror_ladder.any_direction.share(), 100 * turn_ladder.any_direction.share(),
+                 100 * mirror_ladder.nearby.share(), 100 * turn_ladder.nearby.share());
     }
     fmt::print("  extraction median {:.1f} ms   comparison median {:.3f} ms\n", median(extract_ms), median(match_ms));
     if (peer) {

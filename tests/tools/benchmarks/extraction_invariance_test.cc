@@ -73,7 +73,7 @@ TEST(ExtractionInvariance, PairsOneToOneOfTheSameTypeWithinReach) {
   EXPECT_EQ(agreement({a}, {a_as_fork}).shared, 0U);
   EXPECT_EQ(agreement({a}, {a_too_far}).shared, 0U);
   EXPECT_EQ(agreement({a}, {a_turned}).shared, 0U);
-  EXPECT_EQ(agreement({a}, {a_turned}, 0.15, std::numbers::pi).shared, 1U);
+  EXPECT_EQ(agreement({a}, {a_turned}, kFoundAgainWithinMm, std::numbers::pi).shared, 1U);
   const auto two_for_one = agreement({a}, {a_across_the_cut, a});
   EXPECT_EQ(two_for_one.first, 1U);
   EXPECT_EQ(two_for_one.second, 2U);
@@ -121,7 +121,7 @@ TEST(ExtractionInvariance, ACaptureMirroredOrTurnedGivesTheSameMinutiaePointingT
       ASSERT_TRUE(other) << other.error().describe();
       const auto back = carried_back(other->minutiae, impression.image, turn);
       all += agreement(found->minutiae, back);
-      forks_anyway.shared += agreement(forks(found->minutiae), forks(back), 0.15, std::numbers::pi).shared;
+      forks_anyway.shared += agreement(forks(found->minutiae), forks(back), kFoundAgainWithinMm, std::numbers::pi).shared;
       forks_same_way.shared += agreement(forks(found->minutiae), forks(back)).shared;
     }
   }
