@@ -572,7 +572,7 @@ Result<Extraction> extract_minutiae(const GrayImage& image, const ExtractorOptio
   const double scale = options.working_dpi / image.dpi;
   const double mm_per_pixel = 25.4 / options.working_dpi;
   const Field full = resample(image, scale);
-  const Mask full_mask = segment(full, options.block);
+  const Mask full_mask = segment(full, options.segmentation_block);
   // Everything after segmentation works on the finger's bounding box (plus a margin): captures
   // are often mostly background.
   int left = full.width, top = full.height, right = -1, bottom = -1;

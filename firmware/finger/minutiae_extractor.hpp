@@ -18,7 +18,8 @@ struct Extraction {
 /// Tunables of the extractor; the defaults are what the product uses.
 struct ExtractorOptions {
   double working_dpi = 500;          ///< images are resampled to this resolution first
-  int block = 16;                    ///< segmentation block (pixels at working dpi)
+  int block = 16;                    ///< ridge period and coherence block (pixels at working dpi)
+  int segmentation_block = 16;       ///< finger/background block (pixels at working dpi)
   double orientation_sigma = 7.0;    ///< smoothing of the squared gradients
   double along_ridge_sigma = 4.5;    ///< enhancement: smoothing along the ridges
   double border_margin_mm = 0.5;     ///< minutiae this close to the finger's edge are dropped

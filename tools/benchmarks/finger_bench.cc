@@ -96,6 +96,8 @@ int main(int argc, char** argv) {
   app.add_option("--orientation-sigma", extractor.orientation_sigma, "extractor tuning: orientation smoothing");
   app.add_option("--along-ridge-sigma", extractor.along_ridge_sigma, "extractor tuning: smoothing along ridges");
   app.add_option("--min-coherence", extractor.min_coherence, "extractor tuning: least ridge-flow coherence");
+  app.add_option("--segmentation-block", extractor.segmentation_block, "extractor tuning: finger/background block (pixels)")
+      ->check(CLI::Range(4, 64));
   app.add_option("--border-margin-mm", extractor.border_margin_mm, "extractor tuning: minutiae kept this far inside");
   bool invariance = false;
   app.add_flag("--invariance", invariance,
