@@ -8,8 +8,9 @@
 #include <vector>
 
 /// Synthetic fingerprints in the manner of SFinGe (Cappelli, Maio, Maltoni): a master print
-/// grown by Gabor filtering along an orientation model, with its ground-truth minutiae, and
-/// impressions of it as a sensor would capture them. Everything is a function of the seed.
+/// grown by Gabor filtering along an orientation model, with pairs of minutiae planted as phase
+/// vortices (the short ridges, enclosures and breaks no flow forces), its ground-truth minutiae,
+/// and impressions of it as a sensor would capture them. Everything is a function of the seed.
 namespace sdbox::fingersynth {
 
 /// Henry classes, with the singular points that make them.
@@ -31,8 +32,8 @@ struct MasterPrint {
 };
 
 /// How far impressions stray from the master: 0 is the master itself, 1 a careful capture on an
-/// optical sensor, 2 doubles pose, distortion and skin variation (still easier for our matcher than
-/// FVC2004 DB1: measured EER 0.38 % against 9.69 %).
+/// optical sensor, 2 doubles pose, distortion and skin variation (still far easier for our
+/// matcher than FVC2004 DB1: EER 0.00 % on five sets of 24 fingers against 2.47 %).
 struct ImpressionVariation {
   double difficulty = 1.0;
 };

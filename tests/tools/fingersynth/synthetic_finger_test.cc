@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <numbers>
 
 namespace sdbox::fingersynth {
@@ -76,6 +77,31 @@ TEST(SyntheticFinger, MastersHaveMinutiaeOfBothKindsInsideTheFinger) {
   }
   EXPECT_GT(endings, 10);
   EXPECT_GT(bifurcations, 10);
+}
+
+TEST(SyntheticFinger, NeighbouringMinutiaeFaceEachOtherAsOftenAsOnRealSkin) {
+  // On real fingers a minutia and its nearest neighbour point opposite ways (within 30 degrees
+  // of it) in about 40 % of cases (FVC2002 and FVC2004 through our extractor): short ridges,
+  // enclosures, breaks. Ridges grown along a flow alone gave 12-13 %, which made fingers of one
+  // class alike enough to pass the product threshold against each other.
+  int opposite = 0, pairs = 0;
+  for (std::uint64_t finger = 1; finger <= 6; ++finger) {
+    const auto master = make_master(derive_seed(7, finger));
+    for (const auto& minutia : master.minutiae) {
+      const finger::Minutia* nearest = nullptr;
+      double nearest_distance = 1e9;
+      for (const auto& other : master.minutiae) {
+        const double distance = std::hypot(other.x_mm - minutia.x_mm, other.y_mm - minutia.y_mm);
+        if (&other != &minutia && distance < nearest_distance) nearest = &other, nearest_distance = distance;
+      }
+      ASSERT_NE(nearest, nullptr);
+      ++pairs;
+      opposite += angle_gap(minutia.angle_rad, nearest->angle_rad) >= 5 * kPi / 6;
+    }
+  }
+  std::cout << opposite << " of " << pairs << " nearest neighbours point the opposite way\n";
+  EXPECT_GE(opposite * 100, pairs * 30);
+  EXPECT_LE(opposite * 100, pairs * 50);
 }
 
 TEST(SyntheticFinger, TheExtractorFindsTheGroundTruthWhereTheImpressionPutIt) {

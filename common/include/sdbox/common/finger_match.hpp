@@ -19,9 +19,9 @@ struct Comparison {
 };
 
 /// The product decision threshold on `score`: no impostor of the shared FVC sets (nor of their
-/// mirrored, turned, blurred, sharpened or resampled copies) reaches it, and at most 4 of the
-/// 1,056 synthetic careless impostors do (tools/bench-fingerprint prints the FMR it gives and
-/// the threshold FMR 0.1 % needs).
+/// mirrored, turned, blurred, sharpened or resampled copies) reaches it, and 20 of the 44,160
+/// impostors of ten synthetic sets of 24 fingers do (tools/bench-fingerprint prints the FMR it
+/// gives and the threshold FMR 0.1 % needs; docs/ops-guide.md has the figures).
 inline constexpr int kMatchThreshold = 180;
 
 /// The highest score: per mille, so that thresholds can be set finely.
