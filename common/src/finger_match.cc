@@ -302,23 +302,184 @@ constexpr double kGlobalWeight = 0.3;         // share of the consolidated score
 // Pressure and moisture turn endings into forks and back, so a pair of different types still
 // counts, but less: chance pairs between two fingers agree on type only half the time.
 constexpr float kTypeMismatchCredit = 0.75f;
+// The elastic refinement: the best rigid poses bent by a thin-plate spline through their pairs.
+constexpr std::size_t kBentPoses = 3;
+constexpr int kBendRounds = 3;
+constexpr std::size_t kLeastPairsToBend = 6;  // fewer pairs would bend a chance alignment into shape
+constexpr double kBendStiffness = 0.1;        // regularisation, times the mean kernel value
+constexpr float kBentPairTolerance = 5.0f;    // 0.5 mm: what is left once the skin's stretch is undone
+
+using Pairs = std::vector<std::pair<std::size_t, std::size_t>>;
+
+struct PairCandidate {
+  float cost;
+  std::size_t a, b;
+};
+
+/// One-to-one pairs of reference and (moved) probe minutiae, closest first: within
+/// `tolerance(i)` of reference minutia i and kPairAngleTolerance of its direction.
+template <typename Tolerance>
+void pair_up(const std::vector<Point>& reference, const std::vector<Point>& moved, Tolerance tolerance,
+             std::vector<PairCandidate>& candidates, Pairs& pairs) {
+  candidates.clear();
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    const float reach = tolerance(i);
+    for (std::size_t j = 0; j < moved.size(); ++j) {
+      // hypot is never below either leg, so this skips only pairs the distance would reject.
+      if (std::abs(reference[i].x - moved[j].x) > reach || std::abs(reference[i].y - moved[j].y) > reach) continue;
+      const float d = std::hypot(reference[i].x - moved[j].x, reference[i].y - moved[j].y);
+      if (d > reach) continue;
+      const float turn = std::abs(wrap(reference[i].theta - moved[j].theta));
+      if (turn > kPairAngleTolerance) continue;
+      candidates.push_back({d / reach + turn / kPairAngleTolerance, i, j});
+    }
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const PairCandidate& x, const PairCandidate& y) { return x.cost < y.cost; });
+  std::vector<bool> used_a(reference.size()), used_b(moved.size());
+  pairs.clear();
+  for (const auto& candidate : candidates) {
+    if (used_a[candidate.a] || used_b[candidate.b]) continue;
+    used_a[candidate.a] = used_b[candidate.b] = true;
+    pairs.emplace_back(candidate.a, candidate.b);
+  }
+}
+
+/// How many of `mine` lie where `other` has finger (within kOverlapReach of one of its minutiae).
+float shown_in(const std::vector<Point>& mine, const std::vector<Point>& other) {
+  int count = 0;
+  for (const auto& m : mine) {
+    for (const auto& o : other) {
+      if (std::abs(m.x - o.x) > kOverlapReach || std::abs(m.y - o.y) > kOverlapReach) continue;
+      if (std::hypot(m.x - o.x, m.y - o.y) <= kOverlapReach) {
+        ++count;
+        break;
+      }
+    }
+  }
+  return static_cast<float>(count);
+}
+
+/// The share of the minutiae both prints could show that found a partner (squared, so both
+/// prints' shares count): a partner of the other type counts less.
+double paired_share(const std::vector<Point>& reference, const std::vector<Point>& probe, const Pairs& pairs,
+                    float reference_shown, float probe_shown) {
+  float m = 0;
+  for (const auto& [i, j] : pairs) m += reference[i].type == probe[j].type ? 1.0f : kTypeMismatchCredit;
+  return static_cast<double>(m * m / (std::max(kLeastShown, reference_shown) * std::max(kLeastShown, probe_shown)));
+}
+
+/// A thin-plate spline (Bookstein) through pairs of points, regularised so that it bends only as
+/// far as many pairs agree: Bazen and Gerez's model of skin between two captures.
+class ThinPlateSpline {
+ public:
+  bool fit(const std::vector<Point>& from, const std::vector<Point>& to, double stiffness) {
+    const std::size_t n = from.size(), size = n + 3;
+    std::vector<double> a(size * size, 0.0), bx(size, 0.0), by(size, 0.0);
+    double mean = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        a[i * size + j] = kernel(from[i].x - from[j].x, from[i].y - from[j].y);
+        mean += std::abs(a[i * size + j]);
+      }
+    }
+    mean /= static_cast<double>(n * n);
+    for (std::size_t i = 0; i < n; ++i) {
+      a[i * size + i] += stiffness * mean;
+      a[i * size + n] = a[n * size + i] = 1;
+      a[i * size + n + 1] = a[(n + 1) * size + i] = from[i].x;
+      a[i * size + n + 2] = a[(n + 2) * size + i] = from[i].y;
+      bx[i] = to[i].x;
+      by[i] = to[i].y;
+    }
+    // Gaussian elimination with partial pivoting, both coordinates at once.
+    for (std::size_t c = 0; c < size; ++c) {
+      std::size_t pivot = c;
+      for (std::size_t r = c + 1; r < size; ++r) {
+        if (std::abs(a[r * size + c]) > std::abs(a[pivot * size + c])) pivot = r;
+      }
+      if (std::abs(a[pivot * size + c]) < 1e-9) return false;  // all pairs on one line
+      if (pivot != c) {
+        std::swap_ranges(a.begin() + static_cast<std::ptrdiff_t>(c * size), a.begin() + static_cast<std::ptrdiff_t>((c + 1) * size),
+                         a.begin() + static_cast<std::ptrdiff_t>(pivot * size));
+        std::swap(bx[c], bx[pivot]);
+        std::swap(by[c], by[pivot]);
+      }
+      for (std::size_t r = c + 1; r < size; ++r) {
+        const double factor = a[r * size + c] / a[c * size + c];
+        if (factor == 0) continue;
+        for (std::size_t k = c; k < size; ++k) a[r * size + k] -= factor * a[c * size + k];
+        bx[r] -= factor * bx[c];
+        by[r] -= factor * by[c];
+      }
+    }
+    for (std::size_t c = size; c-- > 0;) {
+      for (std::size_t k = c + 1; k < size; ++k) {
+        bx[c] -= a[c * size + k] * bx[k];
+        by[c] -= a[c * size + k] * by[k];
+      }
+      bx[c] /= a[c * size + c];
+      by[c] /= a[c * size + c];
+    }
+    // Nearly collinear pairs leave the affine part undetermined: no bend rather than a wild one.
+    for (std::size_t c = 0; c < size; ++c) {
+      if (!std::isfinite(bx[c]) || !std::isfinite(by[c])) return false;
+    }
+    controls_ = from;
+    bx.swap(weights_x_);
+    by.swap(weights_y_);
+    return true;
+  }
+
+  /// Where the spline takes `point`; its direction follows the local bend.
+  [[nodiscard]] Point warp(const Point& point) const {
+    const auto [x, y] = at(point.x, point.y);
+    constexpr float kStep = 5.0f;  // half a millimetre along the minutia's direction
+    const auto [ahead_x, ahead_y] = at(point.x + kStep * std::cos(point.theta), point.y + kStep * std::sin(point.theta));
+    return {x, y, std::atan2(ahead_y - y, ahead_x - x), point.type};
+  }
+
+ private:
+  static double kernel(double dx, double dy) {
+    const double r2 = dx * dx + dy * dy;
+    return r2 > 1e-9 ? r2 * std::log(r2) : 0.0;
+  }
+  [[nodiscard]] std::pair<float, float> at(float x, float y) const {
+    const std::size_t n = controls_.size();
+    double fx = weights_x_[n] + weights_x_[n + 1] * x + weights_x_[n + 2] * y;
+    double fy = weights_y_[n] + weights_y_[n + 1] * x + weights_y_[n + 2] * y;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double u = kernel(x - controls_[i].x, y - controls_[i].y);
+      fx += weights_x_[i] * u;
+      fy += weights_y_[i] * u;
+    }
+    return {static_cast<float>(fx), static_cast<float>(fy)};
+  }
+  std::vector<Point> controls_;
+  std::vector<double> weights_x_, weights_y_;  // n kernel weights, then the affine part
+};
+
+/// A rigid pose of the probe on the reference and the pairs it found.
+struct RigidPose {
+  double score;
+  std::vector<Point> moved;
+  Pairs pairs;
+  float reference_shown, probe_shown;
+};
 
 /// Global consolidation: each of the most similar local pairs proposes an alignment (the
 /// probe turned and moved so the pair coincides); the probe's minutiae are paired one-to-one with
 /// the reference's that land close enough, the tolerance growing with the distance from the
 /// anchor because skin stretches. The score is the share of the minutiae both prints could show
 /// (those in the other's area) that found a partner, a partner of the other type counting less:
-/// partial captures are not punished for the area they miss.
+/// partial captures are not punished for the area they miss. The best rigid poses are then bent
+/// by a thin-plate spline through their pairs and paired again, a tighter tolerance: skin
+/// stretches unevenly (FVC2004 DB1's captures were asked to), which no rigid pose undoes.
 double consolidated_score(const std::vector<Point>& reference, const std::vector<Point>& probe,
                           const std::vector<std::tuple<float, std::size_t, std::size_t>>& similarities) {
   std::vector<Point> moved(probe.size());
-  struct Candidate {
-    float cost;
-    std::size_t a, b;
-  };
-  std::vector<Candidate> candidates;
-  std::vector<bool> used_a(reference.size()), used_b(probe.size());
-  std::vector<std::pair<std::size_t, std::size_t>> matched;
+  std::vector<PairCandidate> candidates;
+  Pairs matched;
+  std::vector<RigidPose> poses;
   double best = 0;
   for (std::size_t anchor = 0; anchor < std::min(kAnchors, similarities.size()); ++anchor) {
     const auto [similarity, ai, bj] = similarities[anchor];
@@ -327,33 +488,14 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
     float tx = reference[ai].x - (c * probe[bj].x - s * probe[bj].y);
     float ty = reference[ai].y - (s * probe[bj].x + c * probe[bj].y);
     const float anchor_x = reference[ai].x, anchor_y = reference[ai].y;
+    auto stretching = [&](std::size_t i) {
+      return kPairTolerance + kStretch * std::hypot(reference[i].x - anchor_x, reference[i].y - anchor_y);
+    };
     for (int pass = 0; pass < 2; ++pass) {
       for (std::size_t j = 0; j < probe.size(); ++j) {
         moved[j] = {c * probe[j].x - s * probe[j].y + tx, s * probe[j].x + c * probe[j].y + ty, wrap(probe[j].theta + rotation), probe[j].type};
       }
-      candidates.clear();
-      for (std::size_t i = 0; i < reference.size(); ++i) {
-        const float from_anchor = std::hypot(reference[i].x - anchor_x, reference[i].y - anchor_y);
-        const float tolerance = kPairTolerance + kStretch * from_anchor;
-        for (std::size_t j = 0; j < probe.size(); ++j) {
-          // hypot is never below either leg, so this skips only pairs the distance would reject.
-          if (std::abs(reference[i].x - moved[j].x) > tolerance || std::abs(reference[i].y - moved[j].y) > tolerance) continue;
-          const float d = std::hypot(reference[i].x - moved[j].x, reference[i].y - moved[j].y);
-          if (d > tolerance) continue;
-          const float turn = std::abs(wrap(reference[i].theta - moved[j].theta));
-          if (turn > kPairAngleTolerance) continue;
-          candidates.push_back({d / tolerance + turn / kPairAngleTolerance, i, j});
-        }
-      }
-      std::sort(candidates.begin(), candidates.end(), [](const Candidate& x, const Candidate& y) { return x.cost < y.cost; });
-      std::fill(used_a.begin(), used_a.end(), false);
-      std::fill(used_b.begin(), used_b.end(), false);
-      matched.clear();
-      for (const auto& candidate : candidates) {
-        if (used_a[candidate.a] || used_b[candidate.b]) continue;
-        used_a[candidate.a] = used_b[candidate.b] = true;
-        matched.emplace_back(candidate.a, candidate.b);
-      }
+      pair_up(reference, moved, stretching, candidates, matched);
       if (pass == 1 || matched.size() < 3) break;
       // Least-squares rigid alignment over the pairs found, then pair again.
       double mx = 0, my = 0, px = 0, py = 0;
@@ -371,25 +513,38 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
       tx = static_cast<float>(mx - (c * px - s * py));
       ty = static_cast<float>(my - (s * px + c * py));
     }
-    // How many minutiae each print has where the other one has finger.
-    auto in_other = [&](const std::vector<Point>& mine, const std::vector<Point>& other) {
-      int count = 0;
-      for (const auto& m : mine) {
-        for (const auto& o : other) {
-          if (std::abs(m.x - o.x) > kOverlapReach || std::abs(m.y - o.y) > kOverlapReach) continue;
-          if (std::hypot(m.x - o.x, m.y - o.y) <= kOverlapReach) {
-            ++count;
-            break;
-          }
-        }
+    const float reference_shown = shown_in(reference, moved);
+    const float probe_shown = shown_in(moved, reference);
+    const double score = paired_share(reference, probe, matched, reference_shown, probe_shown);
+    best = std::max(best, score);
+    if (matched.size() >= kLeastPairsToBend) poses.push_back({score, moved, matched, reference_shown, probe_shown});
+  }
+
+  std::partial_sort(poses.begin(), poses.begin() + static_cast<std::ptrdiff_t>(std::min(kBentPoses, poses.size())), poses.end(),
+                    [](const RigidPose& x, const RigidPose& y) { return x.score > y.score; });
+  std::vector<Point> from, to, bent;
+  for (std::size_t k = 0; k < std::min(kBentPoses, poses.size()); ++k) {
+    const RigidPose& pose = poses[k];
+    Pairs pairs = pose.pairs;
+    for (int round = 0; round < kBendRounds && pairs.size() >= kLeastPairsToBend; ++round) {
+      from.clear();
+      to.clear();
+      for (const auto& [i, j] : pairs) {
+        from.push_back(pose.moved[j]);
+        to.push_back(reference[i]);
       }
-      return static_cast<float>(count);
-    };
-    const float reference_shown = std::max(kLeastShown, in_other(reference, moved));
-    const float probe_shown = std::max(kLeastShown, in_other(moved, reference));
-    float m = 0;
-    for (const auto& [i, j] : matched) m += reference[i].type == probe[j].type ? 1.0f : kTypeMismatchCredit;
-    best = std::max(best, static_cast<double>(m * m / (reference_shown * probe_shown)));
+      ThinPlateSpline spline;
+      if (!spline.fit(from, to, kBendStiffness)) break;
+      bent.clear();
+      for (const auto& point : pose.moved) bent.push_back(spline.warp(point));
+      // Finite weights can still overflow far from the pairs; such a point pairs with nothing.
+      for (auto& point : bent) {
+        if (!std::isfinite(point.x) || !std::isfinite(point.y) || !std::isfinite(point.theta)) point.x = point.y = 1e9f, point.theta = 0;
+      }
+      pair_up(reference, bent, [](std::size_t) { return kBentPairTolerance; }, candidates, pairs);
+      // The area both show is the rigid pose's: bending must not shrink the denominator.
+      best = std::max(best, paired_share(reference, probe, pairs, pose.reference_shown, pose.probe_shown));
+    }
   }
   return std::min(1.0, best);
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 #include <numbers>
 #include <random>
 
@@ -68,6 +69,26 @@ TEST(FingerMatch, PartnersOfTheOtherTypeCountLessButStillCount) {
   EXPECT_TRUE(all_flipped.match) << all_flipped.score;
 }
 
+/// `minutiae` with the skin stretched unevenly: the quadratic (conformal) map z + a z^2 / r^2
+/// about the middle of the area, which moves a minutia r from it by `a` and turns its direction
+/// with the local bend.
+std::vector<Minutia> stretched(const std::vector<Minutia>& minutiae, double a_mm, double r_mm) {
+  auto map = [&](double x, double y) {
+    const double u = x - 10, v = y - 12;
+    return std::pair{x + a_mm * (u * u - v * v) / (r_mm * r_mm), y + a_mm * 2 * u * v / (r_mm * r_mm)};
+  };
+  std::vector<Minutia> out;
+  for (const auto& m : minutiae) {
+    const auto [x, y] = map(m.x_mm, m.y_mm);
+    // ISO angles turn counter-clockwise as seen on the image, with y pointing down.
+    const auto [ahead_x, ahead_y] = map(m.x_mm + 0.1 * std::cos(m.angle_rad), m.y_mm - 0.1 * std::sin(m.angle_rad));
+    double angle = std::atan2(-(ahead_y - y), ahead_x - x);
+    if (angle < 0) angle += 2 * std::numbers::pi;
+    out.push_back({x, y, angle, m.type, m.quality});
+  }
+  return out;
+}
+
 // The card's scores are part of its behaviour: the product threshold and every accuracy figure
 // in docs/ops-guide.md were measured with them. A change that is only meant to be faster must
 // give these scores exactly; a change meant to score differently re-measures the FVC figures
@@ -85,8 +106,32 @@ TEST(FingerMatch, ScoresStayExactlyAsMeasured) {
     scores.push_back(compare(reference, card_template(impression(fingers[i], random))).score);
     scores.push_back(compare(reference, card_template(impression(fingers[(i + 1) % kFingers], random))).score);
   }
-  const std::vector<int> measured = {148, 86, 185, 76, 243, 90, 282, 89, 346, 93, 301, 80};
+  // Genuine pairs with the skin stretched unevenly, where the elastic refinement decides.
+  for (int i = 0; i < kFingers; ++i) {
+    const auto reference = card_template(impression(fingers[i], random));
+    scores.push_back(compare(reference, card_template(stretched(impression(fingers[i], random), 1.0, 9))).score);
+  }
+  const std::vector<int> measured = {148, 86, 185, 76, 243, 90, 282, 89, 346, 93, 301, 80, 124, 108, 207, 269, 176, 182};
   EXPECT_EQ(scores, measured) << ::testing::PrintToString(scores);
+}
+
+TEST(FingerMatch, SkinStretchedUnevenlyIsBentBackBeforePairing) {
+  // Between two captures skin stretches unevenly (FVC2004 DB1's volunteers were asked to press
+  // and twist), here by a millimetre 9 mm from the middle: no rigid pose undoes that, so the
+  // comparison bends its best poses by a thin-plate spline through their pairs and pairs again.
+  // Without the bend 16 of these 20 genuine pairs pass the product threshold (mean score 203).
+  std::mt19937 random(2024);
+  int accepted = 0, sum = 0;
+  constexpr int kFingers = 20;
+  for (int finger = 0; finger < kFingers; ++finger) {
+    const auto minutiae = random_finger(random);
+    const auto reference = card_template(impression(minutiae, random));
+    const auto result = compare(reference, card_template(stretched(impression(minutiae, random), 1.0, 9)));
+    accepted += result.match;
+    sum += result.score;
+  }
+  std::cout << accepted << " of " << kFingers << " stretched genuine pairs accepted, mean score " << sum / kFingers << "\n";
+  EXPECT_GE(accepted, 18);
 }
 
 TEST(FingerMatch, TooFewMinutiaeNeverMatch) {

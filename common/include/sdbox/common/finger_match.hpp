@@ -8,7 +8,8 @@
 /// compact-card reference. Two views fused: Minutia Cylinder-Code local descriptors consolidated
 /// by Local Similarity Sort with Relaxation (Cappelli, Ferrara, Maltoni, IEEE TPAMI 2010), and a
 /// global consolidation (alignments proposed by the most similar local pairs, one-to-one pairing
-/// with a tolerance for elastic skin, judged on the area both prints show). Lives in common so the
+/// with a tolerance for elastic skin, the best poses then bent by a thin-plate spline through their
+/// pairs and paired again, judged on the area both prints show). Lives in common so the
 /// card emulator and the benchmarks run the same code a box relies on.
 namespace sdbox::finger {
 
@@ -19,7 +20,7 @@ struct Comparison {
 };
 
 /// The product decision threshold on `score`: no impostor of the shared FVC sets (nor of their
-/// mirrored, turned, blurred, sharpened or resampled copies) reaches it, and 20 of the 44,160
+/// mirrored, turned, blurred, sharpened or resampled copies) reaches it, and 37 of the 44,160
 /// impostors of ten synthetic sets of 24 fingers do (tools/bench-fingerprint prints the FMR it
 /// gives and the threshold FMR 0.1 % needs; docs/ops-guide.md has the figures).
 inline constexpr int kMatchThreshold = 180;
