@@ -316,11 +316,18 @@ struct PairCandidate {
   std::size_t a, b;
 };
 
+/// What pairing needs between calls, kept so that a comparison allocates it once.
+struct PairingScratch {
+  std::vector<PairCandidate> candidates;
+  std::vector<bool> used_a, used_b;
+};
+
 /// One-to-one pairs of reference and (moved) probe minutiae, closest first: within
 /// `tolerance(i)` of reference minutia i and kPairAngleTolerance of its direction.
 template <typename Tolerance>
 void pair_up(const std::vector<Point>& reference, const std::vector<Point>& moved, Tolerance tolerance,
-             std::vector<PairCandidate>& candidates, Pairs& pairs) {
+             PairingScratch& scratch, Pairs& pairs) {
+  auto& candidates = scratch.candidates;
   candidates.clear();
   for (std::size_t i = 0; i < reference.size(); ++i) {
     const float reach = tolerance(i);
@@ -335,7 +342,10 @@ void pair_up(const std::vector<Point>& reference, const std::vector<Point>& move
     }
   }
   std::sort(candidates.begin(), candidates.end(), [](const PairCandidate& x, const PairCandidate& y) { return x.cost < y.cost; });
-  std::vector<bool> used_a(reference.size()), used_b(moved.size());
+  auto& used_a = scratch.used_a;
+  auto& used_b = scratch.used_b;
+  used_a.assign(reference.size(), false);
+  used_b.assign(moved.size(), false);
   pairs.clear();
   for (const auto& candidate : candidates) {
     if (used_a[candidate.a] || used_b[candidate.b]) continue;
@@ -458,10 +468,19 @@ class ThinPlateSpline {
   std::vector<double> weights_x_, weights_y_;  // n kernel weights, then the affine part
 };
 
+/// `probe` turned by `rotation` and moved by (tx, ty).
+void move_rigidly(const std::vector<Point>& probe, float rotation, float tx, float ty, std::vector<Point>& moved) {
+  const float c = std::cos(rotation), s = std::sin(rotation);
+  moved.resize(probe.size());
+  for (std::size_t j = 0; j < probe.size(); ++j) {
+    moved[j] = {c * probe[j].x - s * probe[j].y + tx, s * probe[j].x + c * probe[j].y + ty, wrap(probe[j].theta + rotation), probe[j].type};
+  }
+}
+
 /// A rigid pose of the probe on the reference and the pairs it found.
 struct RigidPose {
   double score;
-  std::vector<Point> moved;
+  float rotation, tx, ty;
   Pairs pairs;
   float reference_shown, probe_shown;
 };
@@ -477,14 +496,14 @@ struct RigidPose {
 double consolidated_score(const std::vector<Point>& reference, const std::vector<Point>& probe,
                           const std::vector<std::tuple<float, std::size_t, std::size_t>>& similarities) {
   std::vector<Point> moved(probe.size());
-  std::vector<PairCandidate> candidates;
+  PairingScratch scratch;
   Pairs matched;
   std::vector<RigidPose> poses;
   double best = 0;
   for (std::size_t anchor = 0; anchor < std::min(kAnchors, similarities.size()); ++anchor) {
     const auto [similarity, ai, bj] = similarities[anchor];
     float rotation = wrap(reference[ai].theta - probe[bj].theta);
-    float c = std::cos(rotation), s = std::sin(rotation);
+    const float c = std::cos(rotation), s = std::sin(rotation);
     float tx = reference[ai].x - (c * probe[bj].x - s * probe[bj].y);
     float ty = reference[ai].y - (s * probe[bj].x + c * probe[bj].y);
     const float anchor_x = reference[ai].x, anchor_y = reference[ai].y;
@@ -492,10 +511,8 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
       return kPairTolerance + kStretch * std::hypot(reference[i].x - anchor_x, reference[i].y - anchor_y);
     };
     for (int pass = 0; pass < 2; ++pass) {
-      for (std::size_t j = 0; j < probe.size(); ++j) {
-        moved[j] = {c * probe[j].x - s * probe[j].y + tx, s * probe[j].x + c * probe[j].y + ty, wrap(probe[j].theta + rotation), probe[j].type};
-      }
-      pair_up(reference, moved, stretching, candidates, matched);
+      move_rigidly(probe, rotation, tx, ty, moved);
+      pair_up(reference, moved, stretching, scratch, matched);
       if (pass == 1 || matched.size() < 3) break;
       // Least-squares rigid alignment over the pairs found, then pair again.
       double mx = 0, my = 0, px = 0, py = 0;
@@ -509,15 +526,15 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
         sxy += bx * ay - by * ax;
       }
       rotation = static_cast<float>(std::atan2(sxy, sxx));
-      c = std::cos(rotation), s = std::sin(rotation);
-      tx = static_cast<float>(mx - (c * px - s * py));
-      ty = static_cast<float>(my - (s * px + c * py));
+      const float fitted_c = std::cos(rotation), fitted_s = std::sin(rotation);
+      tx = static_cast<float>(mx - (fitted_c * px - fitted_s * py));
+      ty = static_cast<float>(my - (fitted_s * px + fitted_c * py));
     }
     const float reference_shown = shown_in(reference, moved);
     const float probe_shown = shown_in(moved, reference);
     const double score = paired_share(reference, probe, matched, reference_shown, probe_shown);
     best = std::max(best, score);
-    if (matched.size() >= kLeastPairsToBend) poses.push_back({score, moved, matched, reference_shown, probe_shown});
+    if (matched.size() >= kLeastPairsToBend) poses.push_back({score, rotation, tx, ty, matched, reference_shown, probe_shown});
   }
 
   std::partial_sort(poses.begin(), poses.begin() + static_cast<std::ptrdiff_t>(std::min(kBentPoses, poses.size())), poses.end(),
@@ -525,23 +542,24 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
   std::vector<Point> from, to, bent;
   for (std::size_t k = 0; k < std::min(kBentPoses, poses.size()); ++k) {
     const RigidPose& pose = poses[k];
+    move_rigidly(probe, pose.rotation, pose.tx, pose.ty, moved);
     Pairs pairs = pose.pairs;
     for (int round = 0; round < kBendRounds && pairs.size() >= kLeastPairsToBend; ++round) {
       from.clear();
       to.clear();
       for (const auto& [i, j] : pairs) {
-        from.push_back(pose.moved[j]);
+        from.push_back(moved[j]);
         to.push_back(reference[i]);
       }
       ThinPlateSpline spline;
       if (!spline.fit(from, to, kBendStiffness)) break;
       bent.clear();
-      for (const auto& point : pose.moved) bent.push_back(spline.warp(point));
+      for (const auto& point : moved) bent.push_back(spline.warp(point));
       // Finite weights can still overflow far from the pairs; such a point pairs with nothing.
       for (auto& point : bent) {
         if (!std::isfinite(point.x) || !std::isfinite(point.y) || !std::isfinite(point.theta)) point.x = point.y = 1e9f, point.theta = 0;
       }
-      pair_up(reference, bent, [](std::size_t) { return kBentPairTolerance; }, candidates, pairs);
+      pair_up(reference, bent, [](std::size_t) { return kBentPairTolerance; }, scratch, pairs);
       // The area both show is the rigid pose's: bending must not shrink the denominator.
       best = std::max(best, paired_share(reference, probe, pairs, pose.reference_shown, pose.probe_shown));
     }

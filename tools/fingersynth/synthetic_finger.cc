@@ -196,13 +196,14 @@ class GaborBank {
     const double nx = std::sin(angle), ny = std::cos(angle);
     const std::size_t offset = (static_cast<std::size_t>(a) * kPeriods + static_cast<std::size_t>(p)) * kSide * kSide;
     float* out = &kernels_[offset];
-    std::array<double, kTaps> envelope{}, wave{};
+    std::array<double, kTaps> envelope{}, wave{}, sine{};
     double mean = 0, weight = 0;
     for (int dy = -kRadius; dy <= kRadius; ++dy) {
       for (int dx = -kRadius; dx <= kRadius; ++dx) {
         const std::size_t i = static_cast<std::size_t>(dy + kRadius) * kSide + static_cast<std::size_t>(dx + kRadius);
         envelope[i] = std::exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
         wave[i] = std::cos(2 * kPi * (dx * nx + dy * ny) / period);
+        sine[i] = std::sin(2 * kPi * (dx * nx + dy * ny) / period);
         mean += envelope[i] * wave[i];
         weight += envelope[i];
       }
@@ -214,17 +215,12 @@ class GaborBank {
       out[i] = static_cast<float>(value);
     }
     for (std::size_t i = 0; i < envelope.size(); ++i) out[i] = static_cast<float>(out[i] / gain);
+    // The sine has no mean over a symmetric window, so only its gain needs setting (each tap
+    // rounded to float before the division, as the even kernel's are).
     float* odd = &odd_kernels_[offset];
     double odd_gain = 0;
-    for (int dy = -kRadius; dy <= kRadius; ++dy) {
-      for (int dx = -kRadius; dx <= kRadius; ++dx) {
-        const std::size_t i = static_cast<std::size_t>(dy + kRadius) * kSide + static_cast<std::size_t>(dx + kRadius);
-        const double sine = std::sin(2 * kPi * (dx * nx + dy * ny) / period);
-        odd[i] = static_cast<float>(envelope[i] * sine);
-        odd_gain += envelope[i] * sine * sine;
-      }
-    }
-    for (std::size_t i = 0; i < envelope.size(); ++i) odd[i] = static_cast<float>(odd[i] / odd_gain);
+    for (std::size_t i = 0; i < envelope.size(); ++i) odd_gain += envelope[i] * sine[i] * sine[i];
+    for (std::size_t i = 0; i < envelope.size(); ++i) odd[i] = static_cast<float>(static_cast<float>(envelope[i] * sine[i]) / odd_gain);
   }
   std::vector<float> kernels_, odd_kernels_;
 };
