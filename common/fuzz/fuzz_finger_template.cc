@@ -21,6 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (encode_compact(*probe).size() != size) std::abort();
     const auto result = compare(reference, *probe);
     if (result.score < 0 || result.score > kScoreMax || result.paired > static_cast<int>(probe->size())) std::abort();
+    if (!(result.local >= 0 && result.local <= 1 && result.consolidated >= 0 && result.consolidated <= 1)) std::abort();
     // Degenerate probes (repeated or collinear minutiae) also serve as the reference.
     const auto itself = compare(*probe, *probe);
     if (itself.score < 0 || itself.score > kScoreMax) std::abort();

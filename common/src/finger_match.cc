@@ -298,7 +298,6 @@ constexpr float kStretch = 0.04f;             // ...plus 4 % of the distance fro
 constexpr float kPairAngleTolerance = kPi / 6;
 constexpr float kOverlapReach = 25.0f;        // a minutia within 2.5 mm of the other's lies in its area
 constexpr float kLeastShown = 24.0f;          // small overlaps are not allowed to look perfect
-constexpr double kGlobalWeight = 0.3;         // share of the consolidated score in the final one
 // Pressure and moisture turn endings into forks and back, so a pair of different types still
 // counts, but less: chance pairs between two fingers agree on type only half the time.
 constexpr float kTypeMismatchCredit = 0.75f;
@@ -580,9 +579,9 @@ Comparison cylinder_compare(const std::vector<Point>& reference, const std::vect
     }
   }
   std::sort(similarities.begin(), similarities.end(), [](const auto& x, const auto& y) { return std::get<0>(x) > std::get<0>(y); });
-  const double local = std::sqrt(relaxed_local_score(reference, probe, similarities, &result.paired));
-  const double global = consolidated_score(reference, probe, similarities);
-  const double fused = (1 - kGlobalWeight) * local + kGlobalWeight * global;
+  result.local = relaxed_local_score(reference, probe, similarities, &result.paired);
+  result.consolidated = consolidated_score(reference, probe, similarities);
+  const double fused = (1 - kConsolidatedWeight) * std::sqrt(result.local) + kConsolidatedWeight * result.consolidated;
   result.score = std::clamp(static_cast<int>(std::lround(kScoreMax * fused)), 0, kScoreMax);
   return result;
 }

@@ -25,6 +25,29 @@ TEST(FingerMatch, ATemplateMatchesItselfFully) {
   EXPECT_TRUE(result.match);
 }
 
+TEST(FingerMatch, TheScoreIsTheLocalAndConsolidatedViewsFused) {
+  std::mt19937 random(31);
+  const auto finger = random_finger(random, 40);
+  const auto reference = card_template(impression(finger, random));
+  const auto genuine = compare(reference, card_template(impression(finger, random)));
+  const auto impostor = compare(reference, card_template(impression(random_finger(random, 40), random)));
+  for (const auto& result : {genuine, impostor}) {
+    EXPECT_GE(result.local, 0.0);
+    EXPECT_LE(result.local, 1.0);
+    EXPECT_GE(result.consolidated, 0.0);
+    EXPECT_LE(result.consolidated, 1.0);
+    const double fused = (1 - kConsolidatedWeight) * std::sqrt(result.local) + kConsolidatedWeight * result.consolidated;
+    EXPECT_EQ(result.score, static_cast<int>(std::lround(kScoreMax * fused)));
+  }
+  EXPECT_GT(genuine.local, impostor.local);
+  EXPECT_GT(genuine.consolidated, impostor.consolidated);
+  // Too few minutiae to compare: nothing to fuse.
+  const auto empty = compare(reference, {reference.front()});
+  EXPECT_EQ(empty.score, 0);
+  EXPECT_EQ(empty.local, 0.0);
+  EXPECT_EQ(empty.consolidated, 0.0);
+}
+
 TEST(FingerMatch, GenuineImpressionsMatchAndImpostorsDoNotAtTheProductThreshold) {
   std::mt19937 random(2026);
   int genuine_accepted = 0, impostor_accepted = 0, genuine_worst = kScoreMax, impostor_best = 0;

@@ -179,25 +179,26 @@ int main(int argc, char** argv) {
       }
     }
   }
-  auto score = [&](const Sample& reference, const Sample& probe) {
-    if (!reference.card_template || !probe.card_template) return 0;  // a refused capture never matches
+  auto compare = [&](const Sample& reference, const Sample& probe) {
+    if (!reference.card_template || !probe.card_template) return finger::Comparison{};  // a refused capture never matches
     const auto start = Clock::now();
     const auto result = finger::compare(*reference.card_template, *probe.card_template);
     match_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-    return result.score;
+    return result;
   };
   struct Scored {
     int score;
     std::size_t reference, probe;
+    double local, consolidated;
   };
   std::vector<Scored> genuine_pairs, impostor_pairs;
   bench::ScoreHistogram genuine_scores(kScoreMax), impostor_scores(kScoreMax);
   for (std::size_t i = 0; i < samples.size(); ++i) {
     for (std::size_t j = i + 1; j < samples.size(); ++j) {
-      const int value = score(samples[i], samples[j]);
+      const auto result = compare(samples[i], samples[j]);
       const bool same_finger = samples[i].finger == samples[j].finger;
-      (same_finger ? genuine_scores : impostor_scores).add(value);
-      (same_finger ? genuine_pairs : impostor_pairs).push_back({value, i, j});
+      (same_finger ? genuine_scores : impostor_scores).add(result.score);
+      (same_finger ? genuine_pairs : impostor_pairs).push_back({result.score, i, j, result.local, result.consolidated});
     }
   }
   if (list_worst > 0) {
@@ -208,7 +209,8 @@ int main(int argc, char** argv) {
         const auto& probe = samples[pairs[k].probe];
         std::cerr << what << " " << reference.finger << "_" << reference.impression << " ~ " << probe.finger << "_"
                   << probe.impression << ": " << pairs[k].score << " (" << (reference.card_template ? reference.card_template->size() : 0)
-                  << " and " << (probe.card_template ? probe.card_template->size() : 0) << " minutiae)\n";
+                  << " and " << (probe.card_template ? probe.card_template->size() : 0) << " minutiae; "
+                  << fmt::format("local {:.4f}, consolidated {:.4f})\n", pairs[k].local, pairs[k].consolidated);
       }
     };
     list(genuine_pairs, true, "genuine");
@@ -295,7 +297,7 @@ int main(int argc, char** argv) {
     for (const auto& [finger_id, reference] : first) {
       for (std::size_t probe = 0; probe < samples.size(); ++probe) {
         if (probe == reference) continue;
-        const int value = score(samples[reference], samples[probe]);
+        const int value = compare(samples[reference], samples[probe]).score;
         (samples[probe].finger == finger_id ? attempt_genuine : attempt_impostor).push_back(value);
       }
     }

@@ -68,6 +68,15 @@ case "${1:?which case}" in
     grep -q '"fnmr_at_fmr_0_1pct_interval_90pct":\[' <<<"$line" || fail "no fnmr_at_fmr_0_1pct_interval_90pct in $line"
     genuine=$(number genuine_attempts)
     [[ "$genuine" -eq 8 ]] || fail "libfprint made $genuine genuine attempts, expected 8: $line"
+    # The listed pairs show the score's two parts, and the score is those parts fused.
+    listed=$("$bench" --skip-libfprint --list-worst 2 --dpi 500 "$work/set" 2>&1 >/dev/null | grep -E '^(genuine|impostor) ')
+    [[ "$(grep -c . <<<"$listed")" -eq 4 ]] || fail "--list-worst 2 did not list two of each: $listed"
+    awk '{ match($0, /: [0-9]+ /); score = substr($0, RSTART + 2, RLENGTH - 3) + 0
+           if (!match($0, /local [0-9.]+, consolidated [0-9.]+\)$/)) exit 1
+           split(substr($0, RSTART, RLENGTH - 1), part, /[ ,]+/); local = part[2]; consolidated = part[4]
+           if (local < 0 || local > 1 || consolidated < 0 || consolidated > 1) exit 1
+           fused = 1000 * (0.7 * sqrt(local) + 0.3 * consolidated); if (fused - score > 1 || score - fused > 1) exit 1 }' \
+      <<<"$listed" || fail "a listed score is not its parts fused: $listed"
     # The extractor's repeatability on each image mirrored and turned: shares in 0..1, most found again.
     turned=$("$bench" --json --skip-libfprint --invariance --dpi 500 "$work/set")
     for key in mirror_shared quarter_turn_shared; do

@@ -13,10 +13,18 @@
 /// card emulator and the benchmarks run the same code a box relies on.
 namespace sdbox::finger {
 
+/// Share of the consolidated view in the fused score; the local view has the rest.
+inline constexpr double kConsolidatedWeight = 0.3;
+
+/// A comparison's outcome. `score` is kScoreMax x ((1 - kConsolidatedWeight) x sqrt(local) +
+/// kConsolidatedWeight x consolidated), rounded; the two parts are kept so that a tuning run can
+/// say which view let an impostor through or failed a genuine pair.
 struct Comparison {
-  int score = 0;       ///< 0..kScoreMax
-  int paired = 0;      ///< minutia pairs the local score rests on (up to 12)
-  bool match = false;  ///< score >= kMatchThreshold
+  int score = 0;              ///< 0..kScoreMax
+  int paired = 0;             ///< minutia pairs the local score rests on (up to 12)
+  bool match = false;         ///< score >= kMatchThreshold
+  double local = 0;           ///< 0..1: mean relaxed similarity of the best local pairs
+  double consolidated = 0;    ///< 0..1: share paired in the best pose, rigid or bent
 };
 
 /// The product decision threshold on `score`: no impostor of the shared FVC sets (nor of their
