@@ -540,9 +540,9 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
                     [](const RigidPose& x, const RigidPose& y) { return x.score > y.score; });
   std::vector<Point> from, to, bent;
   for (std::size_t k = 0; k < std::min(kBentPoses, poses.size()); ++k) {
-    const RigidPose& pose = poses[k];
+    RigidPose& pose = poses[k];
     move_rigidly(probe, pose.rotation, pose.tx, pose.ty, moved);
-    Pairs pairs = pose.pairs;
+    Pairs& pairs = pose.pairs;  // the pose is not looked at again: its pairs become the bent ones
     for (int round = 0; round < kBendRounds && pairs.size() >= kLeastPairsToBend; ++round) {
       from.clear();
       to.clear();
@@ -553,10 +553,11 @@ double consolidated_score(const std::vector<Point>& reference, const std::vector
       ThinPlateSpline spline;
       if (!spline.fit(from, to, kBendStiffness)) break;
       bent.clear();
-      for (const auto& point : moved) bent.push_back(spline.warp(point));
-      // Finite weights can still overflow far from the pairs; such a point pairs with nothing.
-      for (auto& point : bent) {
-        if (!std::isfinite(point.x) || !std::isfinite(point.y) || !std::isfinite(point.theta)) point.x = point.y = 1e9f, point.theta = 0;
+      for (const auto& point : moved) {
+        Point carried = spline.warp(point);
+        // Finite weights can still overflow far from the pairs; such a point pairs with nothing.
+        if (!std::isfinite(carried.x) || !std::isfinite(carried.y) || !std::isfinite(carried.theta)) carried.x = carried.y = 1e9f, carried.theta = 0;
+        bent.push_back(carried);
       }
       pair_up(reference, bent, [](std::size_t) { return kBentPairTolerance; }, scratch, pairs);
       // The area both show is the rigid pose's: bending must not shrink the denominator.
