@@ -187,9 +187,8 @@ int main(int argc, char** argv) {
     return result;
   };
   struct Scored {
-    int score;
+    finger::Comparison result;
     std::size_t reference, probe;
-    double local, consolidated;
   };
   std::vector<Scored> genuine_pairs, impostor_pairs;
   bench::ScoreHistogram genuine_scores(kScoreMax), impostor_scores(kScoreMax);
@@ -198,19 +197,19 @@ int main(int argc, char** argv) {
       const auto result = compare(samples[i], samples[j]);
       const bool same_finger = samples[i].finger == samples[j].finger;
       (same_finger ? genuine_scores : impostor_scores).add(result.score);
-      (same_finger ? genuine_pairs : impostor_pairs).push_back({result.score, i, j, result.local, result.consolidated});
+      (same_finger ? genuine_pairs : impostor_pairs).push_back({result, i, j});
     }
   }
   if (list_worst > 0) {
     auto list = [&](std::vector<Scored>& pairs, bool lowest, const char* what) {
-      std::sort(pairs.begin(), pairs.end(), [&](const Scored& a, const Scored& b) { return lowest ? a.score < b.score : a.score > b.score; });
+      std::sort(pairs.begin(), pairs.end(), [&](const Scored& a, const Scored& b) { return lowest ? a.result.score < b.result.score : a.result.score > b.result.score; });
       for (std::size_t k = 0; k < std::min(list_worst, pairs.size()); ++k) {
         const auto& reference = samples[pairs[k].reference];
         const auto& probe = samples[pairs[k].probe];
         std::cerr << what << " " << reference.finger << "_" << reference.impression << " ~ " << probe.finger << "_"
-                  << probe.impression << ": " << pairs[k].score << " (" << (reference.card_template ? reference.card_template->size() : 0)
+                  << probe.impression << ": " << pairs[k].result.score << " (" << (reference.card_template ? reference.card_template->size() : 0)
                   << " and " << (probe.card_template ? probe.card_template->size() : 0) << " minutiae; "
-                  << fmt::format("local {:.4f}, consolidated {:.4f})\n", pairs[k].local, pairs[k].consolidated);
+                  << fmt::format("local {:.4f}, consolidated {:.4f})\n", pairs[k].result.local, pairs[k].result.consolidated);
       }
     };
     list(genuine_pairs, true, "genuine");
@@ -225,7 +224,7 @@ int main(int argc, char** argv) {
     for (const auto& pair : *group) {
       const auto& reference = samples[pair.reference];
       const auto& probe = samples[pair.probe];
-      named.push_back({reference.finger, reference.impression, probe.finger, probe.impression, pair.score});
+      named.push_back({reference.finger, reference.impression, probe.finger, probe.impression, pair.result.score});
     }
   }
   if (!scores_out.empty()) {
